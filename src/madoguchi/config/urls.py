@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from madoguchi.web import views as web_views
+
+urlpatterns = [
+    path("", web_views.home, name="home"),
+    path("", include("madoguchi.accounts.urls")),
+    path("inbox/", include("madoguchi.inbox.urls")),
+    path("contacts/", include("madoguchi.contacts.urls")),
+    path("ingest/", include("madoguchi.ingest.urls")),
+    path("admin/", admin.site.urls),
+]

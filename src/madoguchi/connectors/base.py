@@ -1,0 +1,138 @@
+"""The channel adapter protocol and the normalized inbound item.
+
+Every connector turns what its platform sends into an `InboundItem` and hands it to
+`madoguchi.ingest.actions.do_ingest`; every reply leaves through the outbox, which calls the
+adapter's `send`. Platform quirks stay inside the adapter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from madoguchi.connectors.models import ChannelAccount
+
+
+class InboundAuthor(BaseModel):
+    """Who wrote an inbound item, as the platform describes them."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    external_id: str = Field(min_length=1, max_length=255)
+    handle: str = Field(default="", max_length=255)
+    display_name: str = Field(default="", max_length=255)
+    avatar_url: str = Field(default="", max_length=1000)
+    email: str = Field(default="", max_length=254)
+    followers: int | None = Field(default=None, ge=0)
+    language: str = Field(default="", max_length=16)
+
+
+class InboundAttachment(BaseModel):
+    """A file that came with an inbound item; `content` is the raw bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    content: bytes
+
+
+class InboundItem(BaseModel):
+    """One normalized inbound item: what every adapter produces and `do_ingest` consumes.
+
+    `route`: "conversation" puts the item in the inbox (DMs, mentions, mail); "stream" only
+    captures it as a public Post for the listening team to triage.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    external_id: str = Field(min_length=1, max_length=255)
+    author: InboundAuthor
+    text: str = Field(default="", max_length=100_000)
+    html: str = Field(default="", max_length=1_000_000)
+    subject: str = Field(default="", max_length=500)
+    created_at: dt.datetime | None = None
+    # Threading: ids of the items this one replies to (nearest first), and a platform thread id.
+    reply_to: list[str] = Field(default_factory=list, max_length=100)
+    thread_id: str = Field(default="", max_length=255)
+    public: bool = False
+    url: str = Field(default="", max_length=1000)
+    route: Literal["conversation", "stream"] = "conversation"
+    language: str = Field(default="", max_length=16)
+    attachments: list[InboundAttachment] = Field(default_factory=list, max_length=20)
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("created_at must carry a time zone")
+        return value
+
+
+@dataclass
+class OutboundMessage:
+    """What the outbox asks an adapter to deliver."""
+
+    idempotency_key: str
+    text: str
+    recipient: str  # the platform id of the customer identity
+    in_reply_to: str = ""  # external id of the item being answered
+    thread_id: str = ""
+    public: bool = False
+    subject: str = ""
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class SendResult:
+    external_id: str
+
+
+class TemporaryError(Exception):
+    """The platform may accept this later (timeouts, 5xx, rate limits): retry with backoff."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    """The platform will never accept this (deleted post, blocked user): fail the message."""
+
+
+class Adapter(Protocol):
+    """What every channel connector provides."""
+
+    kind: ClassVar[str]
+
+    def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult: ...
+
+    def max_length(self, account: ChannelAccount) -> int | None: ...
+
+
+_ADAPTERS: dict[str, Adapter] = {}
+
+
+def register(adapter: Adapter) -> Adapter:
+    _ADAPTERS[adapter.kind] = adapter
+    return adapter
+
+
+def adapter_for(account: ChannelAccount) -> Adapter:
+    """The adapter that sends for this account; raises PermanentError for a kind without one.
+
+    A simulated account (the demo's X, LINE or mail accounts) delivers through the internal
+    channel, so the whole reply path runs without a real platform behind it.
+    """
+    from madoguchi.connectors import registry  # noqa: F401  (imports every adapter once)
+
+    kind = "internal" if account.config.get("simulated") else account.kind
+    try:
+        return _ADAPTERS[kind]
+    except KeyError:
+        raise PermanentError(f"no connector can send on channel kind {kind!r}") from None

@@ -1,0 +1,296 @@
+"""Agent screens of the inbox. Views parse, authorise, call one action or query, render."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from madoguchi.accounts.models import Team, User
+from madoguchi.accounts.queries import check_role, role_required, workspace_users
+from madoguchi.connectors.models import ChannelAccount
+from madoguchi.inbox import actions, queries
+from madoguchi.inbox.live import stream_response
+from madoguchi.inbox.models import Attachment, Conversation, Label, Priority, Status
+
+PRIORITY_KEYS = {str(v): v for v in Priority.values}
+
+
+def _filter_from(request: HttpRequest) -> queries.InboxFilter:
+    g = request.GET
+    def _int(name: str) -> int | None:
+        try:
+            return int(g[name]) if g.get(name) else None
+        except ValueError:
+            return None
+    return queries.InboxFilter(
+        view=g.get("view", "todo"),
+        channel=g.get("channel", "")[:16],
+        brand=_int("brand"),
+        label=g.get("label", "")[:64],
+        language=g.get("language", "")[:16],
+        priority=_int("priority"),
+        q=g.get("q", "")[:200].strip(),
+    )
+
+
+def _list_context(request: HttpRequest) -> dict:
+    user: User = request.user  # type: ignore[assignment]
+    f = _filter_from(request)
+    try:
+        rows, next_cursor = queries.page(queries.conversations_for(user, f), request.GET.get("cursor", ""))
+    except ValueError:
+        rows, next_cursor = [], ""
+    params = request.GET.copy()
+    params.pop("cursor", None)
+    return {
+        "filter": f,
+        "conversations": rows,
+        "next_cursor": next_cursor,
+        "query_string": params.urlencode(),
+        "views": queries.VIEWS,
+        "counts": queries.counts_for(user),
+        "channels": ChannelAccount.objects.filter(workspace_id=user.workspace_id).values_list("kind", flat=True).distinct(),
+        "labels": Label.objects.filter(workspace_id=user.workspace_id),
+    }
+
+
+@role_required("agent")
+def index(request: HttpRequest) -> HttpResponse:
+    ctx = _list_context(request)
+    if request.GET.get("partial") == "list":
+        return render(request, "inbox/_list.html", ctx)
+    return render(request, "inbox/inbox.html", ctx)
+
+
+@role_required("agent")
+def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    conv = queries.access_conversation(user, conversation_id)
+    actions.do_mark_seen(conv, user)
+    history, more = queries.history(conv)
+    ctx = {
+        "conversation": conv,
+        "history": history,
+        "more": more,
+        "agents": workspace_users(user),
+        "teams": Team.objects.filter(workspace_id=user.workspace_id),
+        "statuses": Status.choices,
+        "priorities": Priority.choices,
+        "other_conversations": Conversation.objects.filter(contact_id=conv.contact_id, workspace_id=user.workspace_id).exclude(pk=conv.pk).order_by("-last_message_at")[:20],
+        "label_names": ", ".join(label.name for label in conv.labels.all()),
+    }
+    if request.GET.get("partial") == "conversation":
+        return render(request, "inbox/_conversation.html", ctx)
+    ctx.update(_list_context(request))
+    return render(request, "inbox/inbox.html", ctx)
+
+
+@role_required("agent")
+def older_messages(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conv = queries.access_conversation(request.user, conversation_id)  # type: ignore[arg-type]
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        return HttpResponseBadRequest(_("before must be a message id"))
+    history, more = queries.history(conv, before=before)
+    return render(request, "inbox/_messages.html", {"history": history, "more": more, "conversation": conv})
+
+
+def _back(request: HttpRequest, conv: Conversation) -> HttpResponse:
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse({"ok": True, "status": conv.status})
+    return redirect(request.POST.get("next") or reverse("inbox:conversation", args=[conv.pk]))
+
+
+def _error(request: HttpRequest, conv: Conversation, message: str) -> HttpResponse:
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse({"ok": False, "error": message}, status=400)
+    messages.error(request, message)
+    return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+@role_required("agent")
+@require_POST
+def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    conv = queries.access_conversation(user, conversation_id)
+    files = [
+        actions.NewAttachment(f.name, f.content_type or "application/octet-stream", f.read())
+        for f in request.FILES.getlist("attachments")[:10]
+    ]
+    try:
+        if request.POST.get("kind") == "note":
+            actions.do_add_note(conv, author=user, text=request.POST.get("text", ""), attachments=files)
+        else:
+            actions.do_reply(conv, author=user, text=request.POST.get("text", ""), attachments=files)
+            if request.POST.get("and_resolve"):
+                actions.do_set_status(conv, Status.RESOLVED, actor=user)
+    except actions.InboxError as exc:
+        return _error(request, conv, str(exc))
+    return _back(request, conv)
+
+
+@role_required("agent")
+@require_POST
+def set_status(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    conv = queries.access_conversation(user, conversation_id)
+    until = None
+    if request.POST.get("status") == Status.SNOOZED:
+        until = _snooze_until(request.POST.get("until", ""))
+    try:
+        actions.do_set_status(conv, request.POST.get("status", ""), actor=user, snoozed_until=until)
+    except actions.InboxError as exc:
+        return _error(request, conv, str(exc))
+    return _back(request, conv)
+
+
+def _snooze_until(value: str) -> dt.datetime | None:
+    now = timezone.now()
+    presets = {"1h": dt.timedelta(hours=1), "4h": dt.timedelta(hours=4), "1d": dt.timedelta(days=1), "1w": dt.timedelta(weeks=1)}
+    if value in presets:
+        return now + presets[value]
+    parsed = parse_datetime(value)
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed
+
+
+@role_required("agent")
+@require_POST
+def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    conv = queries.access_conversation(user, conversation_id)
+    assignee_id, team_id = request.POST.get("assignee", ""), request.POST.get("team", "")
+    assignee = User.objects.filter(pk=assignee_id, workspace_id=user.workspace_id).first() if assignee_id.isdigit() else None
+    team = Team.objects.filter(pk=team_id, workspace_id=user.workspace_id).first() if team_id.isdigit() else None
+    if (assignee_id.isdigit() and assignee is None) or (team_id.isdigit() and team is None):
+        return _error(request, conv, _("That agent or team does not exist."))
+    # Agents may take a conversation or give up their own; reassigning others' work is a manager's call.
+    if not user.has_role("manager"):
+        taking = assignee is None or assignee.pk == user.pk
+        if not taking or (conv.assignee_id not in (None, user.pk)):
+            raise PermissionDenied
+    try:
+        actions.do_assign(conv, assignee=assignee, team=team, actor=user)
+    except actions.InboxError as exc:
+        return _error(request, conv, str(exc))
+    return _back(request, conv)
+
+
+@role_required("agent")
+@require_POST
+def set_priority(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conv = queries.access_conversation(request.user, conversation_id)  # type: ignore[arg-type]
+    value = PRIORITY_KEYS.get(request.POST.get("priority", ""))
+    if value is None:
+        return _error(request, conv, _("Priority must be between 0 and 3."))
+    actions.do_set_priority(conv, value)
+    return _back(request, conv)
+
+
+@role_required("agent")
+@require_POST
+def set_labels(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conv = queries.access_conversation(request.user, conversation_id)  # type: ignore[arg-type]
+    actions.do_set_labels(conv, request.POST.get("labels", "").split(",")[:20])
+    return _back(request, conv)
+
+
+@role_required("agent")
+@require_POST
+def presence(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conv = queries.access_conversation(request.user, conversation_id)  # type: ignore[arg-type]
+    try:
+        actions.do_publish_presence(conv, request.user, request.POST.get("state", "viewing"))  # type: ignore[arg-type]
+    except actions.InboxError as exc:
+        return JsonResponse({"ok": False, "error": str(exc)}, status=400)
+    return JsonResponse({"ok": True})
+
+
+@role_required("agent")
+@require_POST
+def retry(request: HttpRequest, message_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    message = queries.access_message(user, message_id)
+    try:
+        actions.do_retry_delivery(message, actor=user)
+    except actions.InboxError as exc:
+        return _error(request, message.conversation, str(exc))
+    return _back(request, message.conversation)
+
+
+@role_required("agent")
+@require_POST
+def move_message(request: HttpRequest, message_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    message = queries.access_message(user, message_id)
+    target_id = request.POST.get("target", "")
+    if not target_id.isdigit():
+        return _error(request, message.conversation, _("Choose a conversation."))
+    target = queries.access_conversation(user, int(target_id))
+    try:
+        actions.do_move_message(message, target, actor=user)
+    except actions.InboxError as exc:
+        return _error(request, message.conversation, str(exc))
+    return redirect("inbox:conversation", target.pk)
+
+
+@role_required("agent")
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:500]
+    action = request.POST.get("action", "")
+    convs = list(Conversation.objects.filter(workspace_id=user.workspace_id, pk__in=ids))
+    if action == "assign_me":
+        for conv in convs:
+            actions.do_assign(conv, assignee=user, team=conv.team, actor=user)
+    elif action in (Status.RESOLVED, Status.OPEN, Status.PENDING):
+        for conv in convs:
+            actions.do_set_status(conv, action, actor=user)
+    elif action.startswith("priority:") and action[9:] in PRIORITY_KEYS:
+        for conv in convs:
+            actions.do_set_priority(conv, PRIORITY_KEYS[action[9:]])
+    else:
+        return HttpResponseBadRequest(_("Unknown bulk action."))
+    messages.success(request, _("%(count)s conversations updated.") % {"count": len(convs)})
+    return redirect(request.POST.get("next") or reverse("inbox:index"))
+
+
+@login_required
+def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    check_role(user, "agent")
+    att = Attachment.objects.filter(pk=attachment_id, workspace_id=user.workspace_id).first()
+    if att is None:
+        raise Http404
+    inline = att.is_image and request.GET.get("download") is None
+    response = FileResponse(att.file.open("rb"), as_attachment=not inline, filename=att.filename, content_type=att.content_type if inline else "application/octet-stream")
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+async def events(request: HttpRequest) -> HttpResponse:
+    """Server-sent events of the user's workspace (new messages, status changes, presence)."""
+    user = await request.auser()
+    if not user.is_authenticated or user.workspace_id is None:
+        return HttpResponse(status=401)
+    return stream_response(user.workspace_id, user.pk, request.headers.get("Last-Event-ID", ""))

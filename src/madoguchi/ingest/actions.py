@@ -1,0 +1,182 @@
+"""The one entry point for everything that arrives: normalize, dedupe, thread, store, notify."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from pydantic import ValidationError
+
+from madoguchi.connectors.base import InboundItem
+from madoguchi.connectors.models import ChannelAccount
+from madoguchi.contacts.actions import do_get_or_create_identity
+from madoguchi.inbox import actions as inbox_actions
+from madoguchi.inbox.models import Conversation, Message, Status
+from madoguchi.ingest.models import Post, Quarantine
+from madoguchi.text.normalize import detect_language
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    """What became of an inbound item."""
+
+    created: bool
+    message: Message | None = None
+    post: Post | None = None
+    quarantine: Quarantine | None = None
+
+    @property
+    def conversation_id(self) -> int | None:
+        return self.message.conversation_id if self.message else None
+
+
+def _find_conversation(account: ChannelAccount, item: InboundItem, contact_id: int) -> Conversation | None:
+    """Thread an item: reply chain first, then the platform's thread id, then a recent open conversation."""
+    if item.reply_to:
+        parent = (
+            Message.objects.filter(
+                workspace_id=account.workspace_id, channel_account=account, external_id__in=item.reply_to
+            )
+            .select_related("conversation")
+            .order_by("-id")
+            .first()
+        )
+        if parent is not None:
+            return parent.conversation
+    if item.thread_id:
+        conv = (
+            Conversation.objects.filter(channel_account=account, thread_key=item.thread_id)
+            .order_by("-last_message_at")
+            .first()
+        )
+        if conv is not None:
+            return conv
+        return None  # a new platform thread is a new conversation
+    window = timezone.now() - dt.timedelta(hours=settings.THREADING_WINDOW_HOURS)
+    return (
+        Conversation.objects.filter(
+            channel_account=account, contact_id=contact_id, last_message_at__gte=window
+        )
+        .exclude(status=Status.RESOLVED)
+        .order_by("-last_message_at")
+        .first()
+    )
+
+
+def do_ingest(account: ChannelAccount, item: InboundItem) -> IngestResult:
+    """Store an inbound item exactly once (idempotent on account + external id) and notify after commit."""
+    existing = Message.objects.filter(channel_account=account, external_id=item.external_id).first()
+    if existing is not None:
+        return IngestResult(created=False, message=existing)
+    if item.route == "stream":
+        post = Post.objects.filter(channel_account=account, external_id=item.external_id).first()
+        if post is not None:
+            return IngestResult(created=False, post=post)
+    try:
+        with transaction.atomic():
+            result = _ingest(account, item)
+    except IntegrityError:
+        # Two deliveries of the same item raced; the other one stored it.
+        message = Message.objects.filter(channel_account=account, external_id=item.external_id).first()
+        post = Post.objects.filter(channel_account=account, external_id=item.external_id).first()
+        if message is None and post is None:
+            raise
+        return IngestResult(created=False, message=message, post=post)
+    except inbox_actions.InboxError as exc:
+        return IngestResult(created=False, quarantine=do_quarantine(account, str(exc), item.model_dump_json()))
+    ChannelAccount.objects.filter(pk=account.pk).update(last_receive_at=timezone.now())
+    return result
+
+
+def _ingest(account: ChannelAccount, item: InboundItem) -> IngestResult:
+    identity = do_get_or_create_identity(account.workspace_id, account.kind, item.author)
+    created_at = item.created_at or timezone.now()
+    text = item.text
+    language = item.language or item.author.language or detect_language(text)
+    post = None
+    if item.public or item.route == "stream":
+        post = Post.objects.create(
+            workspace_id=account.workspace_id,
+            channel_account=account,
+            external_id=item.external_id,
+            contact_id=identity.contact_id,
+            identity=identity,
+            text=text,
+            url=item.url,
+            language=language,
+            created_at=created_at,
+            raw=item.raw,
+        )
+    if item.route == "stream":
+        return IngestResult(created=True, post=post)
+    conversation = _find_conversation(account, item, identity.contact_id)
+    if conversation is None:
+        conversation = inbox_actions.do_create_conversation(
+            channel_account=account,
+            identity=identity,
+            subject=item.subject or "",
+            thread_key=item.thread_id,
+            language=language,
+            created_at=created_at,
+        )
+    message = inbox_actions.do_receive_message(
+        conversation,
+        identity=identity,
+        text=text,
+        html=item.html,
+        external_id=item.external_id,
+        reply_to_external_id=item.reply_to[0] if item.reply_to else "",
+        public=item.public,
+        language=language,
+        created_at=created_at,
+        attachments=[
+            inbox_actions.NewAttachment(a.filename, a.content_type, a.content) for a in item.attachments
+        ],
+        raw=item.raw,
+    )
+    if post is not None:
+        Post.objects.filter(pk=post.pk).update(conversation=conversation)
+    return IngestResult(created=True, message=message, post=post)
+
+
+def do_quarantine(account: ChannelAccount | None, reason: str, payload: str | bytes, workspace_id: int | None = None) -> Quarantine:
+    """Keep an item we could not ingest, with the reason, for an admin to look at."""
+    if isinstance(payload, bytes):
+        payload = payload.decode("utf-8", errors="replace")
+    ws = workspace_id or (account.workspace_id if account else None)
+    logger.warning("quarantined inbound item for account %s: %s", account.pk if account else "-", reason)
+    return Quarantine.objects.create(
+        workspace_id=ws, channel_account=account, reason=reason[:5000], payload=payload[:2_000_000]
+    )
+
+
+def do_ingest_payload(account: ChannelAccount, payload: dict[str, Any] | bytes | str) -> IngestResult:
+    """Validate a raw normalized item (from the API or a custom channel) and ingest it, or quarantine it."""
+    try:
+        data = json.loads(payload) if isinstance(payload, bytes | str) else payload
+        item = InboundItem.model_validate(data)
+    except (ValueError, ValidationError) as exc:
+        raw = payload if isinstance(payload, bytes | str) else json.dumps(payload, default=str)
+        return IngestResult(created=False, quarantine=do_quarantine(account, _explain(exc), raw))
+    return do_ingest(account, item)
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'item'}: {err['msg']}" for err in exc.errors()
+        )
+    return f"not valid JSON: {exc}"
+
+
+def do_resolve_quarantine(quarantine: Quarantine) -> None:
+    """An admin has dealt with a quarantined item."""
+    Quarantine.objects.filter(pk=quarantine.pk).update(resolved_at=timezone.now())

@@ -1,0 +1,104 @@
+"""The demo workspace and the sample traffic that keeps its inbox alive.
+
+Everything goes through the real entry points: do_ingest for customers' messages, the inbox
+actions for agents. Channel accounts are marked `simulated`: replies leave through the outbox
+and the internal channel instead of a real platform.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from madoguchi.accounts import actions as account_actions
+from madoguchi.accounts.models import Brand, Role, Team, User, Workspace
+from madoguchi.connectors.base import InboundAuthor, InboundItem
+from madoguchi.connectors.models import ChannelAccount
+from madoguchi.inbox.models import Conversation, Status
+from madoguchi.ingest.actions import IngestResult, do_ingest
+
+TRAFFIC = json.loads((Path(__file__).parent / "traffic.json").read_text(encoding="utf-8"))
+DEMO_PASSWORD = "madoguchi-demo"
+DEMO_USERS = [
+    ("admin@demo.example", "Aiko Admin", Role.ADMIN),
+    ("manager@demo.example", "Mori Manager", Role.MANAGER),
+    ("agent1@demo.example", "Kenta Agent", Role.AGENT),
+    ("agent2@demo.example", "Sara Agent", Role.AGENT),
+]
+DEMO_ACCOUNTS = [("x", "@demo_support"), ("line", "Demo LINE"), ("email", "support@demo.example"), ("webchat", "Website chat")]
+
+
+@dataclass
+class Demo:
+    workspace: Workspace
+    accounts: list[ChannelAccount]
+
+
+@transaction.atomic
+def seed_demo() -> Demo:
+    """Create the demo workspace, its users, brand, team and simulated channel accounts (idempotent)."""
+    ws = Workspace.objects.filter(slug="demo").first()
+    if ws is None:
+        ws = account_actions.do_create_workspace("Demo", brand="Demo Mobile")
+        ws.slug = "demo"
+        ws.save()
+        users = [
+            account_actions.do_create_user(email, workspace=ws, role=role, password=DEMO_PASSWORD, name=name)
+            for email, name, role in DEMO_USERS
+        ]
+        account_actions.do_create_team(ws, "Tier 1", users[2:])
+        brand = Brand.objects.get(workspace=ws)
+        for kind, name in DEMO_ACCOUNTS:
+            ChannelAccount.objects.create(workspace=ws, brand=brand, kind=kind, name=name, handle=name, config={"simulated": True})
+    return Demo(ws, list(ChannelAccount.objects.filter(workspace=ws)))
+
+
+def _item(account: ChannelAccount, customer: dict, text: str, subject: str = "") -> InboundItem:
+    now = timezone.now()
+    return InboundItem(
+        external_id=f"demo-{account.pk}-{now.timestamp():.6f}-{random.randrange(10**6)}",
+        author=InboundAuthor(
+            external_id=f"{account.kind}:{customer['id']}",
+            handle=customer["handle"] if account.kind != "email" else f"{customer['handle']}@mail.example",
+            display_name=customer["name"],
+            email=f"{customer['handle'].replace('.', '_')}@mail.example" if account.kind == "email" else "",
+            followers=customer["followers"] if account.kind == "x" else None,
+            language=customer["lang"],
+        ),
+        text=text,
+        subject=subject if account.kind == "email" else "",
+        created_at=now,
+        language=customer["lang"],
+        public=account.kind == "x" and random.random() < 0.4,
+    )
+
+
+def send_one(demo: Demo, rng: random.Random) -> IngestResult:
+    """One customer message: usually a new question, sometimes a follow-up to a pending conversation."""
+    pending = list(
+        Conversation.objects.filter(workspace=demo.workspace, status=Status.PENDING).select_related("contact", "channel_account")[:20]
+    )
+    if pending and rng.random() < 0.3:
+        conv = rng.choice(pending)
+        identity = conv.contact.identities.filter(kind=conv.channel_account.kind).first()
+        if identity is not None:
+            customer = {"id": identity.external_id.split(":", 1)[-1], "handle": identity.handle.split("@")[0], "name": identity.display_name, "lang": identity.language or "en", "followers": identity.followers or 0}
+            text = rng.choice(TRAFFIC["followups"][customer["lang"]])
+            return do_ingest(conv.channel_account, _item(conv.channel_account, customer, text))
+    customer = rng.choice(TRAFFIC["customers"])
+    account = rng.choice(demo.accounts)
+    lang = customer["lang"]
+    return do_ingest(account, _item(account, customer, rng.choice(TRAFFIC["openers"][lang]), rng.choice(TRAFFIC["subjects"][lang])))
+
+
+def agents(demo: Demo) -> list[User]:
+    return list(User.objects.filter(workspace=demo.workspace))
+
+
+def teams(demo: Demo) -> list[Team]:
+    return list(Team.objects.filter(workspace=demo.workspace))

@@ -1,0 +1,35 @@
+import logging
+import threading
+import time
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+
+def _clock(interval: float) -> None:
+    """Run clock-driven work (snooze wake-ups, lost outbox rows) every `interval` seconds."""
+    from madoguchi.inbox.tasks import run_periodic
+
+    while True:
+        try:
+            run_periodic.call()
+        except Exception:
+            logger.exception("periodic work failed")
+        finally:
+            close_old_connections()
+        time.sleep(interval)
+
+
+class Command(BaseCommand):
+    help = "Run background tasks from the database queue (several workers may run at once)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--interval", type=float, default=0.5, help="queue poll interval, seconds")
+        parser.add_argument("--clock-interval", type=float, default=15.0)
+
+    def handle(self, *args: object, **opts: object) -> None:
+        threading.Thread(target=_clock, args=(float(opts["clock_interval"]),), daemon=True).start()  # type: ignore[arg-type]
+        call_command("db_worker", interval=float(opts["interval"]), queue_name="*")  # type: ignore[arg-type]

@@ -1,0 +1,184 @@
+// madoguchi agent UI: live updates (SSE), keyboard shortcuts, presence, bulk selection.
+(function () {
+  "use strict";
+  const $ = (s, r = document) => r.querySelector(s);
+  const $$ = (s, r = document) => Array.from(r.querySelectorAll(s));
+  const csrf = () => (document.cookie.match(/(?:^|; )csrftoken=([^;]+)/) || [])[1] || "";
+  const me = document.body.dataset.user;
+
+  function post(url, data) {
+    const body = new URLSearchParams(data);
+    return fetch(url, { method: "POST", body, headers: { "X-CSRFToken": csrf(), Accept: "application/json" }, credentials: "same-origin" });
+  }
+
+  // --- list refresh -------------------------------------------------------------------------
+  let refreshTimer = null;
+  function refreshList() {
+    const pane = $("#list-pane");
+    if (!pane) return;
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(async () => {
+      const url = new URL(pane.dataset.listUrl, location.href);
+      url.searchParams.set("partial", "list");
+      const checked = $$("#conv-list input:checked").map((i) => i.value);
+      const cursorId = ($(".conv-item.cursor") || {}).dataset?.id;
+      const res = await fetch(url, { credentials: "same-origin" });
+      if (!res.ok) return;
+      pane.innerHTML = await res.text();
+      checked.forEach((id) => { const box = $(`#conv-list input[value="${id}"]`); if (box) box.checked = true; });
+      const conv = $("#conversation");
+      if (conv) $$(".conv-item").forEach((li) => li.classList.toggle("selected", li.dataset.id === conv.dataset.id));
+      if (cursorId) { const li = $(`.conv-item[data-id="${cursorId}"]`); if (li) li.classList.add("cursor"); }
+      updateBulk();
+    }, 150);
+  }
+
+  let threadTimer = null;
+  function refreshConversation() {
+    const conv = $("#conversation");
+    if (!conv) return;
+    clearTimeout(threadTimer);
+    threadTimer = setTimeout(async () => {
+      const text = $("#reply-text");
+      const draft = text ? text.value : "";
+      const focused = document.activeElement === text;
+      const res = await fetch(`${location.pathname}?partial=conversation`, { credentials: "same-origin" });
+      if (!res.ok) return;
+      const holder = document.createElement("div");
+      holder.innerHTML = await res.text();
+      const fresh = $("#conversation", holder);
+      // Keep what the agent is typing: swap the thread and header only.
+      $("#thread").replaceWith($("#thread", fresh));
+      $(".conv-head").replaceWith($(".conv-head", fresh));
+      if (text && draft) text.value = draft;
+      if (focused && text) text.focus();
+      scrollThread();
+    }, 150);
+  }
+
+  function scrollThread() { const t = $("#thread"); if (t) t.scrollTop = t.scrollHeight; }
+
+  // --- live events --------------------------------------------------------------------------
+  const presence = new Map(); // user id -> {name, state, at}
+  function showCollision() {
+    const box = $("#collision");
+    if (!box) return;
+    const now = Date.now();
+    const others = [...presence.entries()].filter(([, p]) => now - p.at < 12000 && p.state !== "left");
+    if (!others.length) { box.hidden = true; return; }
+    box.hidden = false;
+    box.textContent = others.map(([, p]) => (p.state === "typing" ? box.dataset.typing : box.dataset.viewing).replace("{name}", p.name)).join(" · ");
+  }
+  setInterval(showCollision, 3000);
+
+  function connect() {
+    if (!window.EventSource || !document.body.classList.contains("inbox")) return;
+    const es = new EventSource("/inbox/events/");
+    const dot = $("#live-dot");
+    es.onopen = () => dot && dot.classList.add("on");
+    es.onerror = () => dot && dot.classList.remove("on");
+    const current = () => ($("#conversation") || {}).dataset?.id;
+    const onConv = (e) => {
+      const d = JSON.parse(e.data);
+      refreshList();
+      if (String(d.conversation) === current() && !(e.type === "conversation.updated" && d.seen_by)) refreshConversation();
+    };
+    es.addEventListener("message.created", onConv);
+    es.addEventListener("conversation.updated", onConv);
+    es.addEventListener("message.delivery", (e) => {
+      const d = JSON.parse(e.data);
+      if (String(d.conversation) === current()) refreshConversation();
+    });
+    es.addEventListener("presence", (e) => {
+      const d = JSON.parse(e.data);
+      if (String(d.conversation) !== current() || String(d.user) === me) return;
+      presence.set(d.user, { name: d.name, state: d.state, at: Date.now() });
+      showCollision();
+    });
+  }
+
+  // --- presence pings -----------------------------------------------------------------------
+  function startPresence() {
+    const conv = $("#conversation");
+    if (!conv) return;
+    const url = conv.dataset.presenceUrl;
+    post(url, { state: "viewing" });
+    setInterval(() => { if (!document.hidden) post(url, { state: "viewing" }); }, 8000);
+    let lastTyping = 0;
+    document.addEventListener("input", (e) => {
+      if (e.target.id !== "reply-text" || Date.now() - lastTyping < 4000) return;
+      lastTyping = Date.now();
+      post(url, { state: "typing" });
+    });
+    window.addEventListener("pagehide", () => navigator.sendBeacon && navigator.sendBeacon(url, new URLSearchParams({ state: "left", csrfmiddlewaretoken: csrf() })));
+  }
+
+  // --- keyboard -----------------------------------------------------------------------------
+  function items() { return $$(".conv-item"); }
+  function moveCursor(delta) {
+    const list = items();
+    if (!list.length) return;
+    let i = list.findIndex((li) => li.classList.contains("cursor"));
+    if (i < 0) i = list.findIndex((li) => li.classList.contains("selected"));
+    list.forEach((li) => li.classList.remove("cursor"));
+    i = Math.max(0, Math.min(list.length - 1, i + delta));
+    list[i].classList.add("cursor");
+    list[i].scrollIntoView({ block: "nearest" });
+  }
+  function setKind(kind) {
+    const radio = $(`#composer input[name=kind][value=${kind}]`);
+    if (!radio) return;
+    radio.checked = true;
+    $("#composer").classList.toggle("note", kind === "note");
+    $("#reply-text").focus();
+  }
+  document.addEventListener("keydown", (e) => {
+    const tag = (e.target.tagName || "").toLowerCase();
+    const typing = tag === "input" || tag === "textarea" || tag === "select" || e.target.isContentEditable;
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.target.id === "reply-text") { e.preventDefault(); $("#composer").requestSubmit(); return; }
+    if (e.key === "Escape" && typing) { e.target.blur(); return; }
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    const cur = $(".conv-item.cursor") || $(".conv-item.selected");
+    switch (e.key) {
+      case "j": moveCursor(1); break;
+      case "k": moveCursor(-1); break;
+      case "o": case "Enter": if (cur) { e.preventDefault(); location.href = $("a.conv-link", cur).href; } break;
+      case "r": if ($("#composer")) { e.preventDefault(); setKind("reply"); } break;
+      case "n": if ($("#composer")) { e.preventDefault(); setKind("note"); } break;
+      case "e": if ($("#resolve-form")) { e.preventDefault(); $("#resolve-form").requestSubmit(); } break;
+      case "x": if (cur) { const box = $("input[type=checkbox]", cur); box.checked = !box.checked; updateBulk(); } break;
+      case "/": if ($("#search-box")) { e.preventDefault(); $("#search-box").focus(); } break;
+      case "?": { const d = $("#help-dialog"); if (d) d.showModal(); break; }
+      case "Escape": if ($("#conversation")) location.href = $(".back").href; break;
+    }
+  });
+
+  // --- bulk and misc ------------------------------------------------------------------------
+  function updateBulk() {
+    const bar = $("#bulk-bar");
+    if (bar) bar.hidden = !$$("#conv-list input:checked").length;
+  }
+  document.addEventListener("change", (e) => {
+    if (e.target.matches("#conv-list input[type=checkbox]")) updateBulk();
+    if (e.target.matches("#composer input[name=kind]")) $("#composer").classList.toggle("note", e.target.value === "note");
+  });
+  document.addEventListener("click", async (e) => {
+    const btn = e.target.closest(".load-older");
+    if (!btn) return;
+    const res = await fetch(`${btn.dataset.url}?before=${btn.dataset.before}`, { credentials: "same-origin" });
+    if (!res.ok) return;
+    const holder = document.createElement("div");
+    holder.innerHTML = await res.text();
+    const thread = $("#thread");
+    const oldHeight = thread.scrollHeight;
+    btn.replaceWith(...holder.childNodes);
+    thread.scrollTop = thread.scrollHeight - oldHeight;
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    scrollThread();
+    connect();
+    startPresence();
+    setTimeout(() => $$(".flash div").forEach((d) => d.remove()), 6000);
+  });
+})();
