@@ -22,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from madoguchi.accounts.models import Team, User
+from madoguchi.accounts.models import Brand, Team, User
 from madoguchi.accounts.queries import check_role, role_required, workspace_users
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.inbox import actions, queries
@@ -68,6 +68,7 @@ def _list_context(request: HttpRequest) -> dict:
         "counts": queries.counts_for(user),
         "channels": ChannelAccount.objects.filter(workspace_id=user.workspace_id).values_list("kind", flat=True).distinct(),
         "labels": Label.objects.filter(workspace_id=user.workspace_id),
+        "brands": Brand.objects.filter(workspace_id=user.workspace_id),
     }
 
 
@@ -93,7 +94,12 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "teams": Team.objects.filter(workspace_id=user.workspace_id),
         "statuses": Status.choices,
         "priorities": Priority.choices,
-        "other_conversations": Conversation.objects.filter(contact_id=conv.contact_id, workspace_id=user.workspace_id).exclude(pk=conv.pk).order_by("-last_message_at")[:20],
+        "other_conversations": list(
+            Conversation.objects.filter(contact_id=conv.contact_id, workspace_id=user.workspace_id)
+            .exclude(pk=conv.pk)
+            .select_related("channel_account")
+            .order_by("-last_message_at")[:20]
+        ),
         "label_names": ", ".join(label.name for label in conv.labels.all()),
     }
     if request.GET.get("partial") == "conversation":
