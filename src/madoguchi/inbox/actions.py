@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ from madoguchi.inbox.models import (
     Status,
 )
 from madoguchi.text.normalize import detect_language
+
+logger = logging.getLogger(__name__)
 
 
 class InboxError(ValueError):
@@ -243,7 +246,11 @@ def _enqueue_delivery(outbox_id: int, run_after: dt.datetime | None = None) -> N
     from madoguchi.inbox.tasks import deliver_outbox
 
     task = deliver_outbox.using(run_after=run_after) if run_after else deliver_outbox
-    task.enqueue(outbox_id)
+    try:
+        task.enqueue(outbox_id)
+    except Exception:
+        # The reply is safely in the outbox; the periodic sweep (do_enqueue_due_outbox) picks it up.
+        logger.exception("could not enqueue delivery of outbox row %s", outbox_id)
 
 
 @transaction.atomic
