@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -137,9 +138,19 @@ def _error(request: HttpRequest, conv: Conversation, message: str) -> HttpRespon
 def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     conv = queries.access_conversation(user, conversation_id)
+    uploads = request.FILES.getlist("attachments")[:10]
+    # Refuse on the uploaded size before reading: a huge file must not be pulled into memory.
+    too_big = next((f for f in uploads if (f.size or 0) > settings.ATTACHMENT_MAX_BYTES), None)
+    if too_big is not None:
+        return _error(
+            request,
+            conv,
+            _("%(name)s is larger than the %(limit)s MB limit.")
+            % {"name": too_big.name, "limit": settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)},
+        )
     files = [
-        actions.NewAttachment(f.name, f.content_type or "application/octet-stream", f.read())
-        for f in request.FILES.getlist("attachments")[:10]
+        actions.NewAttachment(f.name or "file", f.content_type or "application/octet-stream", f.read())
+        for f in uploads
     ]
     try:
         if request.POST.get("kind") == "note":
