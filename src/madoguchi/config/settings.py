@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "madoguchi.ingest",
     "madoguchi.text",
     "madoguchi.web",
+    "madoguchi.webhooks",
 ]
 
 MIDDLEWARE = [

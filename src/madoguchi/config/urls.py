@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from madoguchi.config.api import api
 from madoguchi.web import views as web_views
 
 urlpatterns = [
@@ -9,5 +10,6 @@ urlpatterns = [
     path("inbox/", include("madoguchi.inbox.urls")),
     path("contacts/", include("madoguchi.contacts.urls")),
     path("ingest/", include("madoguchi.ingest.urls")),
+    path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

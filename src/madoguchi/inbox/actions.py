@@ -109,7 +109,7 @@ def do_create_conversation(
 ) -> Conversation:
     """Open a new conversation for a contact on a channel account."""
     now = created_at or timezone.now()
-    return Conversation.objects.create(
+    conversation = Conversation.objects.create(
         workspace_id=channel_account.workspace_id,
         contact_id=identity.contact_id,
         channel_account=channel_account,
@@ -120,6 +120,10 @@ def do_create_conversation(
         created_at=now,
         last_message_at=now,
     )
+    _conversation_event(
+        conversation, "conversation.created", contact=conversation.contact_id, channel=channel_account.kind
+    )
+    return conversation
 
 
 @transaction.atomic

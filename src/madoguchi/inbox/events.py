@@ -9,10 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection, transaction
+from django.dispatch import Signal
 
 from madoguchi.inbox.models import LiveEvent
 
 NOTIFY_CHANNEL = "madoguchi_live"
+# Sent inside the writer's transaction (workspace_id, kind, conversation_id, data): webhooks listen.
+live_event_published = Signal()
 
 
 def publish(workspace_id: int, kind: str, conversation_id: int | None = None, **data: Any) -> None:
@@ -20,6 +23,7 @@ def publish(workspace_id: int, kind: str, conversation_id: int | None = None, **
     LiveEvent.objects.create(
         workspace_id=workspace_id, kind=kind, conversation_id=conversation_id, data=data
     )
+    live_event_published.send(LiveEvent, workspace_id=workspace_id, kind=kind, conversation_id=conversation_id, data=data)
     if connection.vendor == "postgresql":
         transaction.on_commit(_notify)
 
