@@ -28,7 +28,7 @@ from madoguchi.accounts.queries import check_role, role_required, workspace_user
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.inbox import actions, queries
 from madoguchi.inbox.live import stream_response
-from madoguchi.inbox.models import Attachment, Conversation, Label, Priority, Status
+from madoguchi.inbox.models import Attachment, Conversation, Label, LiveEvent, Priority, Status
 
 PRIORITY_KEYS = {str(v): v for v in Priority.values}
 
@@ -59,12 +59,17 @@ def _list_context(request: HttpRequest) -> dict:
     except ValueError:
         rows, next_cursor = [], ""
     params = request.GET.copy()
-    params.pop("cursor", None)
+    # A live refresh fetches ?partial=list; links and forms in that fragment must not keep it.
+    for name in ("cursor", "partial"):
+        params.pop(name, None)
     return {
         "filter": f,
         "conversations": rows,
         "next_cursor": next_cursor,
         "query_string": params.urlencode(),
+        "list_path": f"{reverse('inbox:index')}?{params.urlencode()}",
+        # The page's SSE stream starts after this event, so nothing published while it loads is lost.
+        "live_after": LiveEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0,
         "views": queries.VIEWS,
         "counts": queries.counts_for(user),
         "channels": ChannelAccount.objects.filter(workspace_id=user.workspace_id).values_list("kind", flat=True).distinct(),
@@ -310,4 +315,7 @@ async def events(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     if not user.is_authenticated or user.workspace_id is None:
         return HttpResponse(status=401)
-    return stream_response(user.workspace_id, user.pk, request.headers.get("Last-Event-ID", ""))
+    # EventSource sends Last-Event-ID when it reconnects; the first connection names the
+    # last event the page was rendered with (?after=), so events during page load are not lost.
+    last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("after", "")
+    return stream_response(user.workspace_id, user.pk, last_event_id)

@@ -73,7 +73,8 @@
 
   function connect() {
     if (!window.EventSource || !document.body.classList.contains("inbox")) return;
-    const es = new EventSource("/inbox/events/");
+    const after = ($("#list-pane") || {}).dataset?.liveAfter;
+    const es = new EventSource(after ? `/inbox/events/?after=${encodeURIComponent(after)}` : "/inbox/events/");
     const dot = $("#live-dot");
     es.onopen = () => dot && dot.classList.add("on");
     es.onerror = () => dot && dot.classList.remove("on");
