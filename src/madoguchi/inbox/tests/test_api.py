@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from django.test import Client
 
 from madoguchi.accounts import actions as account_actions
+from madoguchi.accounts.tests.api_client import api_fixture  # noqa: F401
 from madoguchi.inbox import actions
 from madoguchi.inbox.models import Direction, Outbox, Status
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api():
-    """Call the API as a user, through a real bearer token."""
-    tokens: dict[int, str] = {}
-
-    def call(user, method: str, url: str, body: dict | None = None, **params):
-        if user.pk not in tokens:
-            tokens[user.pk] = account_actions.do_create_token(user, "test")[1]
-        client = Client(enforce_csrf_checks=True)
-        headers = {"Authorization": f"Bearer {tokens[user.pk]}"}
-        if method == "get":
-            return client.get(url, params, headers=headers)
-        return getattr(client, method)(url, json.dumps(body or {}), content_type="application/json", headers=headers)
-
-    return call
 
 
 def conversation_of(cast, text="help", **kw):
