@@ -162,6 +162,11 @@
   document.addEventListener("change", (e) => {
     if (e.target.matches("#conv-list input[type=checkbox]")) updateBulk();
     if (e.target.matches("#composer input[name=kind]")) $("#composer").classList.toggle("note", e.target.value === "note");
+    if (e.target.matches("#composer input[type=file]")) {
+      const names = $("#composer .attach-names");
+      const files = Array.from(e.target.files).map((f) => f.name);
+      names.textContent = files.length ? files.join(", ") : names.dataset.empty;
+    }
   });
   document.addEventListener("click", async (e) => {
     const btn = e.target.closest(".load-older");
