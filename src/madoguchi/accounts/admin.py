@@ -36,6 +36,14 @@ def may_enter_admin(user: Any) -> bool:
     return bool(user.is_active and (user.is_superuser or is_workspace_admin(user)))
 
 
+def is_superuser(request: HttpRequest) -> bool:
+    return bool(getattr(request.user, "is_superuser", False))
+
+
+def workspace_id_of(request: HttpRequest) -> int | None:
+    return getattr(request.user, "workspace_id", None)
+
+
 def _has_admin_permission(request: HttpRequest) -> bool:
     return may_enter_admin(request.user)
 
@@ -85,12 +93,12 @@ class WorkspaceAdmin(admin.ModelAdmin):
     read_only = False
 
     def _scoped(self, request: HttpRequest) -> bool:
-        return not request.user.is_superuser
+        return not is_superuser(request)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)
         if self._scoped(request):
-            qs = scope_to_workspace(self.model, qs, request.user.workspace_id)  # type: ignore[union-attr]
+            qs = scope_to_workspace(self.model, qs, workspace_id_of(request))
         return qs
 
     def get_field_queryset(
@@ -102,7 +110,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
         model = db_field.remote_field.model
         if qs is None:
             qs = model._default_manager.using(db).all()
-        return scope_to_workspace(model, qs, request.user.workspace_id)  # type: ignore[union-attr]
+        return scope_to_workspace(model, qs, workspace_id_of(request))
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         exclude = list(super().get_exclude(request, obj) or [])
@@ -127,31 +135,31 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if self._scoped(request) and self._has_workspace_field():
-            obj.workspace_id = request.user.workspace_id  # type: ignore[union-attr]
+            obj.workspace_id = workspace_id_of(request)
         super().save_model(request, obj, form, change)
 
     def _in_workspace(self, request: HttpRequest, obj: Any) -> bool:
         if obj is None or not self._scoped(request):
             return True
         return scope_to_workspace(
-            self.model, self.model._default_manager.filter(pk=obj.pk), request.user.workspace_id
-        ).exists()  # type: ignore[union-attr]
+            self.model, self.model._default_manager.filter(pk=obj.pk), workspace_id_of(request)
+        ).exists()
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser or is_workspace_admin(request.user)
+        return is_superuser(request) or is_workspace_admin(request.user)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if request.user.is_superuser:
+        if is_superuser(request):
             return True
         return is_workspace_admin(request.user) and self._in_workspace(request, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        if request.user.is_superuser:
+        if is_superuser(request):
             return True
         return not self.read_only and is_workspace_admin(request.user)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if request.user.is_superuser:
+        if is_superuser(request):
             return True
         return (
             not self.read_only
@@ -160,7 +168,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
         )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if request.user.is_superuser:
+        if is_superuser(request):
             return True
         return (
             not self.read_only
@@ -201,7 +209,7 @@ class UserModelAdmin(WorkspaceAdmin, DjangoUserAdmin):
     list_filter = ["role", "is_active"]
     search_fields = ["email", "name"]
     ordering = ["email"]
-    filter_horizontal: list[str] = []
+    filter_horizontal = ()
     readonly_fields = ["last_login", "date_joined"]
     fieldsets = [
         (None, {"fields": ["email", "password", "name", "role", "language", "is_active"]}),
@@ -219,7 +227,7 @@ class UserModelAdmin(WorkspaceAdmin, DjangoUserAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            if request.user.is_superuser:
+            if is_superuser(request):
                 return [
                     (
                         None,
@@ -236,7 +244,7 @@ class UserModelAdmin(WorkspaceAdmin, DjangoUserAdmin):
                     )
                 ]
             return self.add_fieldsets
-        return self.superuser_fieldsets if request.user.is_superuser else self.fieldsets
+        return self.superuser_fieldsets if is_superuser(request) else self.fieldsets
 
 
 @admin.register(Team)

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from madoguchi.accounts.admin import ReadOnlyWorkspaceAdmin, WorkspaceAdmin
+from madoguchi.accounts.admin import ReadOnlyWorkspaceAdmin, WorkspaceAdmin, is_superuser
 from madoguchi.contacts.models import Contact, Identity
 
 
@@ -15,7 +15,7 @@ class ContactAdmin(WorkspaceAdmin):
 
     # Contacts arrive through ingest; merging has its own undoable screen.
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
+        return is_superuser(request)
 
 
 @admin.register(Identity)

@@ -308,3 +308,29 @@ def test_superuser_sees_every_workspace(cast, world):
     client.force_login(root)
     body = client.get("/admin/inbox/label/").content.decode()
     assert "alpha-label" in body and "bravo-label" in body
+
+
+@pytest.mark.parametrize(
+    "changelist",
+    ["inbox/conversation", "inbox/message", "connectors/channelaccount", "ingest/quarantine"],
+)
+def test_admin_changelists_run_the_same_queries_for_few_and_many_rows(cast, client_for, changelist):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(cast.admin)
+
+    def add(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            cast.inbound(f"msg {i}", customer=f"c{i}")
+            do_quarantine(cast.account, f"reason {i}", "{}")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(f"/admin/{changelist}/").status_code == 200
+        return len(ctx.captured_queries)
+
+    add(0, 2)
+    few = count()
+    add(2, 12)
+    assert count() == few
