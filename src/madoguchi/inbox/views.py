@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -125,10 +126,19 @@ def older_messages(request: HttpRequest, conversation_id: int) -> HttpResponse:
     return render(request, "inbox/_messages.html", {"history": history, "more": more, "conversation": conv})
 
 
+def _safe_next(request: HttpRequest) -> str:
+    """The posted `next` path if it stays on this site, else "" (no open redirects)."""
+    target = request.POST.get("next", "")
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if target and allowed else ""
+
+
 def _back(request: HttpRequest, conv: Conversation) -> HttpResponse:
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"ok": True, "status": conv.status})
-    return redirect(request.POST.get("next") or reverse("inbox:conversation", args=[conv.pk]))
+    return redirect(_safe_next(request) or reverse("inbox:conversation", args=[conv.pk]))
 
 
 def _error(request: HttpRequest, conv: Conversation, message: str) -> HttpResponse:
@@ -294,7 +304,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     else:
         return HttpResponseBadRequest(_("Unknown bulk action."))
     messages.success(request, _("%(count)s conversations updated.") % {"count": len(convs)})
-    return redirect(request.POST.get("next") or reverse("inbox:index"))
+    return redirect(_safe_next(request) or reverse("inbox:index"))
 
 
 @login_required

@@ -482,3 +482,25 @@ def test_bad_action_input_gets_a_clear_error(cast, conv_a, client_for):
     msg = conv_a.messages.first()
     assert csrf_post(client, f"/inbox/m/{msg.pk}/move/", {"target": "abc"}).status_code == 302
     assert csrf_post(client, f"/inbox/m/{msg.pk}/retry/", **json_accept).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/phish", "//evil.example/", "javascript:alert(1)"]
+)
+def test_next_never_redirects_off_site(cast, conv_a, client_for, target):
+    client = client_for(cast.agent)
+    response = csrf_post(
+        client, f"/inbox/c/{conv_a.pk}/priority/", {"priority": "2", "next": target}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/inbox/c/{conv_a.pk}/"
+    response = csrf_post(
+        client, "/inbox/bulk/", {"ids": [conv_a.pk], "action": "open", "next": target}
+    )
+    assert response["Location"] == "/inbox/"
+
+
+def test_next_within_the_site_is_followed(cast, conv_a, client_for):
+    data = {"priority": "2", "next": "/inbox/?view=all"}
+    response = csrf_post(client_for(cast.agent), f"/inbox/c/{conv_a.pk}/priority/", data)
+    assert response["Location"] == "/inbox/?view=all"
