@@ -100,12 +100,19 @@ def test_j_k_move_through_the_list_enter_opens_and_question_mark_shows_help(open
     names = [unique("Liam Johnson"), unique("Mia Garcia"), unique("田中 健一")]
     for n in names:
         server.customer_writes(f"Question from {n}", name=n)
-    page = open_page()
+    page = open_page("inbox/?view=todo")
     rows = page.locator("#conv-list .conv-item")
     expect(rows.first).to_contain_text(names[-1])  # newest activity first
 
+    bulk_bar = page.locator("#bulk-bar")
+    expect(bulk_bar).to_be_hidden()
     page.keyboard.press("j")
     expect(rows.nth(0)).to_have_class(re.compile(r"\bcursor\b"))
+    page.keyboard.press("x")
+    expect(rows.nth(0).locator("input[type=checkbox]")).to_be_checked()
+    expect(bulk_bar).to_be_visible()
+    page.keyboard.press("x")
+    expect(bulk_bar).to_be_hidden()
     page.keyboard.press("j")
     expect(rows.nth(1)).to_have_class(re.compile(r"\bcursor\b"))
     expect(rows.nth(0)).not_to_have_class(re.compile(r"\bcursor\b"))
@@ -120,6 +127,9 @@ def test_j_k_move_through_the_list_enter_opens_and_question_mark_shows_help(open
     expect(dialog).to_contain_text("Next / previous conversation")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+    expect(page.locator("#conversation")).to_be_visible()  # Esc closed the dialog, not the conversation
+    page.keyboard.press("Escape")
+    expect(page).to_have_url(re.compile(r"/inbox/\?view=todo$"))  # back to the view it came from
 
     page.keyboard.press("/")
     expect(page.locator("#search-box")).to_be_focused()

@@ -52,6 +52,19 @@ def _filter_from(request: HttpRequest) -> queries.InboxFilter:
     )
 
 
+def _list_query(request: HttpRequest) -> str:
+    """The list's filters from this URL; a live refresh's ?partial= and the page cursor dropped."""
+    params = request.GET.copy()
+    for name in ("cursor", "partial"):
+        params.pop(name, None)
+    return params.urlencode()
+
+
+def _list_path(request: HttpRequest) -> str:
+    query = _list_query(request)
+    return reverse("inbox:index") + (f"?{query}" if query else "")
+
+
 def _list_context(request: HttpRequest) -> dict:
     user: User = request.user  # type: ignore[assignment]
     f = _filter_from(request)
@@ -59,16 +72,13 @@ def _list_context(request: HttpRequest) -> dict:
         rows, next_cursor = queries.page(queries.conversations_for(user, f), request.GET.get("cursor", ""))
     except ValueError:
         rows, next_cursor = [], ""
-    params = request.GET.copy()
-    # A live refresh fetches ?partial=list; links and forms in that fragment must not keep it.
-    for name in ("cursor", "partial"):
-        params.pop(name, None)
+    query = _list_query(request)
     return {
         "filter": f,
         "conversations": rows,
         "next_cursor": next_cursor,
-        "query_string": params.urlencode(),
-        "list_path": f"{reverse('inbox:index')}?{params.urlencode()}",
+        "query_string": query,
+        "list_path": _list_path(request),
         # The page's SSE stream starts after this event, so nothing published while it loads is lost.
         "live_after": LiveEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0,
         "views": queries.VIEWS,
@@ -108,6 +118,8 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
             .order_by("-last_message_at")[:20]
         ),
         "label_names": ", ".join(label.name for label in conv.labels.all()),
+        # Back to the list keeps the view and filters the agent came from.
+        "list_path": _list_path(request),
     }
     if request.GET.get("partial") == "conversation":
         return render(request, "inbox/_conversation.html", ctx)

@@ -42,7 +42,9 @@
       const text = $("#reply-text");
       const draft = text ? text.value : "";
       const focused = document.activeElement === text;
-      const res = await fetch(`${location.pathname}?partial=conversation`, { credentials: "same-origin" });
+      const url = new URL(location.href);
+      url.searchParams.set("partial", "conversation");
+      const res = await fetch(url, { credentials: "same-origin" });
       if (!res.ok) return;
       const holder = document.createElement("div");
       holder.innerHTML = await res.text();
@@ -139,6 +141,9 @@
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.target.id === "reply-text") { e.preventDefault(); $("#composer").requestSubmit(); return; }
     if (e.key === "Escape" && typing) { e.target.blur(); return; }
     if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if ($("dialog[open]")) return; // the dialog handles its own keys (Esc closes it)
+    // Enter on a focused link or button is that control's own action, not "open the cursor".
+    if (e.key === "Enter" && (tag === "a" || tag === "button")) return;
     const cur = $(".conv-item.cursor") || $(".conv-item.selected");
     switch (e.key) {
       case "j": moveCursor(1); break;
