@@ -1,9 +1,11 @@
 """Server-sent events: one tailer per web process fans the LiveEvent log out to browsers.
 
 The tailer reads new LiveEvent rows (one query for all connected browsers of the process) and
-puts each into the queues of that workspace's streams. It polls every POLL_SECONDS; the log is
-the bus, so events written by a worker process or another web process arrive too. A browser
-that reconnects sends Last-Event-ID and gets what it missed.
+puts each into the queues of that workspace's streams. The log is the bus, so events written by a
+worker process or another web process arrive too. On PostgreSQL the tailer sleeps on
+LISTEN madoguchi_live (events.publish NOTIFYs after commit) and still reads the log every
+PG_POLL_SECONDS as a safety net; elsewhere, or if LISTEN fails, it polls every POLL_SECONDS.
+A browser that reconnects sends Last-Event-ID and gets what it missed.
 """
 
 from __future__ import annotations
@@ -11,35 +13,54 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
+from django.db.models import Q
 from django.http import StreamingHttpResponse
 
+from madoguchi.inbox.events import NOTIFY_CHANNEL
 from madoguchi.inbox.models import LiveEvent
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
+PG_POLL_SECONDS = 2.0  # on PostgreSQL, a NOTIFY wakes the tailer; this only bounds a lost one
+FETCH_LIMIT = 500
+# Ids are taken at insert but become visible at commit, so with several writers (PostgreSQL) id 10
+# can appear after id 11. Skipped ids are looked for again this long (rolled-back ones never come).
+GAP_SECONDS = 10.0
+MAX_GAPS = 1000
 HEARTBEAT_SECONDS = 15.0
 QUEUE_SIZE = 1000
 
 
-def _fetch_after(last_id: int, limit: int = 500) -> list[dict[str, Any]]:
+# These run in worker threads, which no request cycle cleans up: close the thread's connection
+# after use too, so no idle connection is left behind (PostgreSQL counts them).
+def _fetch_after(last_id: int, limit: int = FETCH_LIMIT, gaps: Any = ()) -> list[dict[str, Any]]:
     close_old_connections()
-    return list(
-        LiveEvent.objects.filter(id__gt=last_id)
-        .order_by("id")
-        .values("id", "workspace_id", "kind", "conversation_id", "data")[:limit]
-    )
+    where = Q(id__gt=last_id) | Q(id__in=list(gaps)) if gaps else Q(id__gt=last_id)
+    try:
+        return list(
+            LiveEvent.objects.filter(where)
+            .order_by("id")
+            .values("id", "workspace_id", "kind", "conversation_id", "data")[:limit]
+        )
+    finally:
+        close_old_connections()
 
 
 def _latest_id() -> int:
     close_old_connections()
-    row = LiveEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    try:
+        row = LiveEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    finally:
+        close_old_connections()
     return row or 0
 
 
@@ -54,6 +75,7 @@ class Hub:
     def __init__(self) -> None:
         self.subscribers: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self.last_id = 0
+        self.gaps: dict[int, float] = {}  # skipped id -> when first missed
         self.task: asyncio.Task[None] | None = None
 
     async def subscribe(self, workspace_id: int) -> asyncio.Queue[dict[str, Any]]:
@@ -68,7 +90,12 @@ class Hub:
         self.subscribers[workspace_id].discard(queue)
 
     def dispatch(self, events: list[dict[str, Any]]) -> None:
+        now = time.monotonic()
         for event in events:
+            if self.last_id and event["id"] > self.last_id + 1:
+                for missing in range(max(self.last_id + 1, event["id"] - MAX_GAPS), event["id"]):
+                    self.gaps[missing] = now
+            self.gaps.pop(event["id"], None)
             self.last_id = max(self.last_id, event["id"])
             for queue in list(self.subscribers.get(event["workspace_id"], ())):
                 try:
@@ -77,14 +104,63 @@ class Hub:
                     pass
 
     async def _run(self) -> None:
-        while any(self.subscribers.values()):
-            try:
-                events = await sync_to_async(_fetch_after, thread_sensitive=False)(self.last_id)
-                self.dispatch(events)
-            except Exception:
-                logger.exception("live event tailer failed; retrying")
-                await asyncio.sleep(2)
-            await asyncio.sleep(POLL_SECONDS)
+        listener = await _listen()
+        try:
+            while any(self.subscribers.values()):
+                events: list[dict[str, Any]] = []
+                now = time.monotonic()
+                self.gaps = {i: t for i, t in self.gaps.items() if now - t < GAP_SECONDS}
+                try:
+                    events = await sync_to_async(_fetch_after, thread_sensitive=False)(
+                        self.last_id, gaps=self.gaps
+                    )
+                    self.dispatch(events)
+                except Exception:
+                    logger.exception("live event tailer failed; retrying")
+                    await asyncio.sleep(2)
+                if len(events) < FETCH_LIMIT:  # else more are waiting: read on at once
+                    listener = await _wait(listener)
+        finally:
+            if listener is not None:
+                await listener.close()
+
+
+async def _listen() -> psycopg.AsyncConnection | None:
+    """A connection of its own LISTENing on the live channel, or None (SQLite, or it failed)."""
+    if connection.vendor != "postgresql":
+        return None
+    db = connection.settings_dict
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            dbname=db["NAME"],
+            user=db.get("USER") or None,
+            password=db.get("PASSWORD") or None,
+            host=db.get("HOST") or None,
+            port=db.get("PORT") or None,
+            autocommit=True,
+        )
+        await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return conn
+    except Exception:
+        logger.exception("LISTEN %s failed; polling the live event log instead", NOTIFY_CHANNEL)
+        return None
+
+
+async def _wait(listener: psycopg.AsyncConnection | None) -> psycopg.AsyncConnection | None:
+    """Until a NOTIFY (or PG_POLL_SECONDS) on PostgreSQL, else POLL_SECONDS; the listener to use next."""
+    if listener is None:
+        await asyncio.sleep(POLL_SECONDS)
+        return None
+    try:
+        # Notifications that arrived while we were reading the log wait in the socket: none is lost.
+        async for _ in listener.notifies(timeout=PG_POLL_SECONDS, stop_after=1):
+            pass
+        return listener
+    except psycopg.Error:
+        logger.exception("LISTEN connection lost; reconnecting")
+        await listener.close()
+        await asyncio.sleep(POLL_SECONDS)
+        return await _listen()
 
 
 hub = Hub()

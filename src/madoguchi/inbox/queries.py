@@ -33,7 +33,9 @@ def access_conversation(user: User, conversation_id: int, *, lock: bool = False)
     """The conversation if it is in the user's workspace, else 404."""
     qs = Conversation.objects.select_related("contact", "channel_account", "brand", "assignee", "team")
     if lock:
-        qs = qs.select_for_update()
+        # Lock only the conversation row: PostgreSQL refuses FOR UPDATE on the nullable side of
+        # the outer joins that select_related makes for assignee and team.
+        qs = qs.select_for_update(of=("self",))
     conv = qs.filter(pk=conversation_id, workspace_id=user.workspace_id).first()
     if conv is None:
         raise Http404
