@@ -184,3 +184,10 @@ def test_second_agent_on_the_same_conversation_shows_a_collision_warning(open_pa
     second.keyboard.type("確認します")
     expect(collision).to_have_text("Sara Agent is typing a reply…")
     expect(second.locator("#collision")).not_to_contain_text("Sara Agent")
+
+
+@pytest.mark.parametrize("path", ["contacts/", "settings/", "login/"])
+def test_other_pages_fit_a_phone_screen(open_page, path: str):
+    page = open_page(path, viewport=PHONE)
+    expect(page.locator("main")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], f"{path} scrolls sideways"
