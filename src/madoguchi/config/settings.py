@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks",
     "django_tasks_db",
+    "ninja",  # serves Swagger UI assets locally for /api/v1/docs
     "madoguchi.accounts",
     "madoguchi.contacts",
     "madoguchi.connectors",
@@ -185,6 +186,15 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+
+# Clock-driven tasks every worker runs every few seconds; each claims its rows atomically.
+PERIODIC_TASKS = [
+    "madoguchi.inbox.tasks.run_periodic",
+    "madoguchi.webhooks.tasks.requeue_due_webhooks",
+]
+
+# Request bodies (API ingest with base64 attachments) may carry a full-size attachment.
+DATA_UPLOAD_MAX_MEMORY_SIZE = ATTACHMENT_MAX_BYTES * 4 // 3 + 1024 * 1024
 
 LOGGING = {
     "version": 1,

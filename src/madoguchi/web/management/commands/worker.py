@@ -2,24 +2,26 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
 
 def _clock(interval: float) -> None:
     """Run clock-driven work (snooze wake-ups, lost outbox rows) every `interval` seconds."""
-    from madoguchi.inbox.tasks import run_periodic
-
+    tasks = [import_string(path) for path in settings.PERIODIC_TASKS]
     while True:
-        try:
-            run_periodic.call()
-        except Exception:
-            logger.exception("periodic work failed")
-        finally:
-            close_old_connections()
+        for task in tasks:
+            try:
+                task.call()
+            except Exception:
+                logger.exception("periodic task %s failed", task.name)
+            finally:
+                close_old_connections()
         time.sleep(interval)
 
 
