@@ -243,10 +243,6 @@ def _assign(user: User, conversation: Conversation, payload: ConversationChange,
         team = Team.objects.filter(pk=payload.team, workspace_id=user.workspace_id).first() if payload.team else None
         if payload.team and team is None:
             raise HttpError(400, "That team does not exist.")
-    # As in the UI: agents may take a conversation or give up their own; reassigning others'
-    # work is a manager's call.
-    if not user.has_role("manager"):
-        taking = assignee is None or assignee.pk == user.pk
-        if not taking or conversation.assignee_id not in (None, user.pk):
-            raise HttpError(403, "Only a manager can reassign a colleague's conversation.")
+    if not queries.may_assign(user, conversation, assignee):
+        raise HttpError(403, "Only a manager can reassign a colleague's conversation.")
     actions.do_assign(conversation, assignee=assignee, team=team, actor=user)

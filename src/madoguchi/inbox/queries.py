@@ -49,6 +49,14 @@ def access_message(user: User, message_id: int) -> Message:
     return msg
 
 
+def may_assign(user: User, conversation: Conversation, assignee: User | None) -> bool:
+    """Agents may take a conversation or give up their own; reassigning others' work is a manager's call."""
+    if user.has_role("manager"):
+        return True
+    taking = assignee is None or assignee.pk == user.pk
+    return taking and conversation.assignee_id in (None, user.pk)
+
+
 @dataclass
 class InboxFilter:
     """One inbox view plus optional narrowing filters, as the UI and the API take them."""

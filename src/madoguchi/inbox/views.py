@@ -227,11 +227,8 @@ def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
     team = Team.objects.filter(pk=team_id, workspace_id=user.workspace_id).first() if team_id.isdigit() else None
     if (assignee_id.isdigit() and assignee is None) or (team_id.isdigit() and team is None):
         return _error(request, conv, _("That agent or team does not exist."))
-    # Agents may take a conversation or give up their own; reassigning others' work is a manager's call.
-    if not user.has_role("manager"):
-        taking = assignee is None or assignee.pk == user.pk
-        if not taking or (conv.assignee_id not in (None, user.pk)):
-            raise PermissionDenied
+    if not queries.may_assign(user, conv, assignee):
+        raise PermissionDenied
     try:
         actions.do_assign(conv, assignee=assignee, team=team, actor=user)
     except actions.InboxError as exc:
@@ -305,6 +302,8 @@ def bulk(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     convs = list(Conversation.objects.filter(workspace_id=user.workspace_id, pk__in=ids))
     if action == "assign_me":
+        # Taking a colleague's conversation is a reassignment: managers only (skipped otherwise).
+        convs = [c for c in convs if queries.may_assign(user, c, user)]
         for conv in convs:
             actions.do_assign(conv, assignee=user, team=conv.team, actor=user)
     elif action in (Status.RESOLVED, Status.OPEN, Status.PENDING):

@@ -17,7 +17,7 @@ from madoguchi.connectors.base import InboundItem
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.contacts.actions import do_get_or_create_identity
 from madoguchi.inbox import actions as inbox_actions
-from madoguchi.inbox.models import Conversation, Message, Status
+from madoguchi.inbox.models import Conversation, Message
 from madoguchi.ingest.models import Post, Quarantine
 from madoguchi.text.normalize import detect_language
 
@@ -39,7 +39,9 @@ class IngestResult:
 
 
 def _find_conversation(account: ChannelAccount, item: InboundItem, contact_id: int) -> Conversation | None:
-    """Thread an item: reply chain first, then the platform's thread id, then a recent open conversation."""
+    """Thread an item: reply chain first, then the platform's thread id, then the identity's latest
+    conversation on this account if it was active within the threading window (even if resolved:
+    the customer's message reopens it)."""
     if item.reply_to:
         parent = (
             Message.objects.filter(
@@ -65,7 +67,6 @@ def _find_conversation(account: ChannelAccount, item: InboundItem, contact_id: i
         Conversation.objects.filter(
             channel_account=account, contact_id=contact_id, last_message_at__gte=window
         )
-        .exclude(status=Status.RESOLVED)
         .order_by("-last_message_at")
         .first()
     )

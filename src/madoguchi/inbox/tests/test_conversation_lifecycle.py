@@ -141,3 +141,15 @@ def test_cursor_pagination_walks_every_conversation_once(cast):
         if not cursor:
             break
     assert len(seen) == 7 == len(set(seen))
+
+
+def test_bulk_assign_to_me_skips_a_colleagues_conversation_for_agents(cast, client_for):
+    from madoguchi.conftest import csrf_post
+
+    mine = cast.inbound("a", customer="a").message.conversation
+    theirs = cast.inbound("b", customer="b").message.conversation
+    actions.do_assign(theirs, assignee=cast.agent2, team=None, actor=cast.manager)
+    csrf_post(client_for(cast.agent), "/inbox/bulk/", {"ids": [mine.pk, theirs.pk], "action": "assign_me"})
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.assignee == cast.agent and theirs.assignee == cast.agent2

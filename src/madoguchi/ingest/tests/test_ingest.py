@@ -90,3 +90,15 @@ def test_ingest_publishes_a_live_event(cast):
     result = cast.inbound("live")
     event = LiveEvent.objects.filter(kind="message.created").last()
     assert event.conversation_id == result.message.conversation_id and event.workspace_id == cast.ws.pk
+
+
+def test_message_after_resolution_within_the_window_reopens_the_conversation(cast):
+    from madoguchi.inbox import actions
+    from madoguchi.inbox.models import Status
+
+    conv = cast.inbound("1", customer="r").message.conversation
+    actions.do_set_status(conv, Status.RESOLVED, actor=cast.agent)
+    again = cast.inbound("2", customer="r")
+    assert again.message.conversation_id == conv.pk
+    conv.refresh_from_db()
+    assert conv.status == Status.OPEN
