@@ -130,7 +130,9 @@ def page(qs: QuerySet[Conversation], cursor: str = "", limit: int = 50) -> tuple
         if decoded is None:
             raise ValueError("invalid cursor")
         at, pk = decoded
-        qs = qs.filter(Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk))
+        # The redundant `<= at` gives the index a range to start from; the OR alone is only a
+        # filter, so PostgreSQL would read every row above the cursor (slow on deep pages).
+        qs = qs.filter(Q(last_message_at__lte=at), Q(last_message_at__lt=at) | Q(id__lt=pk))
     rows = list(
         qs.select_related("contact", "channel_account", "assignee").prefetch_related("labels")[: limit + 1]
     )
