@@ -1,0 +1,125 @@
+"""Mail threading against the inbox: the subject token fallback, reply headers, bounces.
+
+These read the inbox's messages by their external ids (the Message-IDs we store) to build
+threading headers; the only write is through `inbox.actions.do_record_send_failure`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from madoguchi.connectors.base import InboundItem
+from madoguchi.connectors.models import ChannelAccount
+from madoguchi.contacts.models import Identity
+from madoguchi.inbox import actions as inbox_actions
+from madoguchi.inbox.models import Conversation, Direction, Message, Outbox, OutboxStatus
+
+TOKEN_RE = re.compile(r"\[#(\d{1,12})\]")
+# References grows with every reply; RFC 5322 lets us trim the middle (keep the root and the newest).
+MAX_REFERENCES = 20
+
+
+def token(conversation_id: int) -> str:
+    """The conversation token our outgoing subjects carry, for clients that drop In-Reply-To."""
+    return f"[#{conversation_id}]"
+
+
+def with_token_fallback(account: ChannelAccount, item: InboundItem) -> InboundItem:
+    """Thread by the subject token when the mail's own headers name nothing we know.
+
+    The token is only trusted for a conversation on this mailbox whose customer is the sender,
+    so a guessed number cannot put mail into someone else's conversation.
+    """
+    conv_id = item.raw.get("conversation_token")
+    if not conv_id:
+        return item
+    if (
+        item.reply_to
+        and Message.objects.filter(channel_account=account, external_id__in=item.reply_to).exists()
+    ):
+        return item
+    conversation = Conversation.objects.filter(pk=conv_id, channel_account=account).first()
+    if conversation is None:
+        return item
+    if not Identity.objects.filter(
+        workspace_id=account.workspace_id,
+        kind=account.kind,
+        external_id=item.author.external_id,
+        contact_id=conversation.contact_id,
+    ).exists():
+        return item
+    anchor = (
+        Message.objects.filter(
+            conversation=conversation, channel_account=account, external_id__isnull=False
+        )
+        .order_by("-id")
+        .values_list("external_id", flat=True)
+        .first()
+    )
+    if not anchor:
+        return item
+    return item.model_copy(update={"reply_to": [*item.reply_to, anchor][:100]})
+
+
+@dataclass
+class ReplyContext:
+    """What an outgoing mail needs to thread: the conversation and the parent's ids."""
+
+    conversation_id: int | None
+    in_reply_to: str
+    references: list[str]
+    language: str = ""
+
+
+def reply_context(account: ChannelAccount, idempotency_key: str, in_reply_to: str) -> ReplyContext:
+    """Threading headers for a reply: References = the parent's References + the parent."""
+    row = (
+        Outbox.objects.filter(idempotency_key=idempotency_key)
+        .values_list("message__conversation_id", "message__conversation__language")
+        .first()
+    )
+    conversation_id, language = row if row else (None, "")
+    references: list[str] = []
+    if in_reply_to:
+        parent = (
+            Message.objects.filter(channel_account=account, external_id=in_reply_to)
+            .values_list("raw", "conversation_id")
+            .first()
+        )
+        if parent is not None:
+            raw, parent_conversation = parent
+            conversation_id = conversation_id or parent_conversation
+            references = [r for r in (raw or {}).get("references", []) if isinstance(r, str)]
+        references = [r for r in references if r != in_reply_to] + [in_reply_to]
+    if len(references) > MAX_REFERENCES:
+        references = references[:1] + references[-(MAX_REFERENCES - 1) :]
+    return ReplyContext(conversation_id, in_reply_to, references, language or "")
+
+
+def mark_bounced(account: ChannelAccount, bounce: object) -> bool:
+    """Fail the outbound message a DSN is about; True if it was one of ours on this mailbox."""
+    original = getattr(bounce, "original_message_id", "")
+    if not original or getattr(bounce, "action", "failed") != "failed":
+        return (
+            bool(original)
+            and Message.objects.filter(
+                channel_account=account, external_id=original, direction=Direction.OUTBOUND
+            ).exists()
+        )
+    outbox = (
+        Outbox.objects.select_related("message__conversation")
+        .filter(
+            message__channel_account=account,
+            message__external_id=original,
+            message__direction=Direction.OUTBOUND,
+        )
+        .first()
+    )
+    if outbox is None:
+        return False
+    if outbox.status != OutboxStatus.FAILED:
+        inbox_actions.do_record_send_failure(
+            outbox, str(getattr(bounce, "reason", "bounced")), permanent=True
+        )
+    return True

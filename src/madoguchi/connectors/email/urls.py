@@ -1,0 +1,8 @@
+from django.urls import path
+
+from madoguchi.connectors.email import views
+
+app_name = "email"
+urlpatterns = [
+    path("<int:account_id>/inbound/", views.inbound_mail, name="inbound"),
+]
