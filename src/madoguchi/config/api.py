@@ -17,6 +17,8 @@ from madoguchi.contacts.api import router as contacts_router
 from madoguchi.inbox.actions import InboxError
 from madoguchi.inbox.api import router as inbox_router
 from madoguchi.ingest.api import router as ingest_router
+from madoguchi.kb.actions import KbError
+from madoguchi.kb.api import router as kb_router
 from madoguchi.webhooks.api import router as webhooks_router
 
 api = NinjaAPI(
@@ -41,6 +43,11 @@ def _inbox_error(request: HttpRequest, exc: InboxError) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc)}, status=400)
 
 
+@api.exception_handler(KbError)
+def _kb_error(request: HttpRequest, exc: KbError) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=400)
+
+
 @api.exception_handler(MergeError)
 def _merge_error(request: HttpRequest, exc: MergeError) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc)}, status=400)
@@ -51,3 +58,4 @@ api.add_router("/contacts", contacts_router)
 api.add_router("/ingest", ingest_router)
 api.add_router("/", accounts_router)
 api.add_router("/webhooks", webhooks_router)
+api.add_router("/", kb_router)

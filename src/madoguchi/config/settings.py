@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "madoguchi.connectors",
     "madoguchi.inbox",
     "madoguchi.ingest",
+    "madoguchi.listening",
+    "madoguchi.kb",
     "madoguchi.text",
     "madoguchi.web",
     "madoguchi.webhooks",
@@ -191,6 +193,7 @@ TASKS = {
 PERIODIC_TASKS = [
     "madoguchi.inbox.tasks.run_periodic",
     "madoguchi.webhooks.tasks.requeue_due_webhooks",
+    "madoguchi.connectors.x.tasks.poll_mentions",
 ]
 
 # Request bodies (API ingest with base64 attachments) may carry a full-size attachment.

@@ -12,6 +12,7 @@ urlpatterns = [
     path("ingest/", include("madoguchi.ingest.urls")),
     path("connectors/email/", include("madoguchi.connectors.email.urls")),
     path("connectors/line/", include("madoguchi.connectors.line.urls")),
+    path("", include("madoguchi.kb.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

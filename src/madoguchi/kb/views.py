@@ -1,0 +1,210 @@
+"""Agent screens of the knowledge base, the suggestions panel, and the public help site."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from madoguchi.accounts.models import Brand, User
+from madoguchi.accounts.queries import role_required
+from madoguchi.kb import actions, queries
+from madoguchi.kb.markdown import render_markdown
+from madoguchi.kb.models import Article, ArticleStatus, Category
+
+# -- agents ----------------------------------------------------------------------------------
+
+
+@role_required("agent")
+def index(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    status = request.GET.get("status", "")
+    q = request.GET.get("q", "").strip()[:200]
+    if q:
+        results = queries.search(user.workspace_id, q, limit=20)
+        rows = [r.article for r in results]
+    else:
+        rows = list(queries.articles_for(user, status=status if status in ArticleStatus.values else "")[:200])
+    done, total = queries.embedding_progress(user.workspace_id)
+    return render(
+        request,
+        "kb/index.html",
+        {"articles": rows, "q": q, "status": status, "statuses": ArticleStatus.choices, "embed_done": done, "embed_total": total},
+    )
+
+
+@role_required("agent")
+def article(request: HttpRequest, article_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    a = queries.access_article(user, article_id)
+    if request.method == "POST":
+        try:
+            actions.do_update_article(
+                a,
+                author=user,
+                title=request.POST.get("title", ""),
+                body=request.POST.get("body", ""),
+                language=request.POST.get("language", a.language)[:16],
+            )
+            messages.success(request, _("Article saved."))
+        except actions.KbError as exc:
+            messages.error(request, str(exc))
+        return redirect("kb:article", article_id=a.pk)
+    return render(
+        request,
+        "kb/article.html",
+        {"article": a, "html": render_markdown(a.body), "versions": list(a.versions.select_related("author")[:50]), "statuses": ArticleStatus.choices},
+    )
+
+
+@require_POST
+@role_required("agent")
+def set_status(request: HttpRequest, article_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    a = queries.access_article(user, article_id)
+    try:
+        actions.do_set_status(a, request.POST.get("status", ""), actor=user)
+    except actions.KbError as exc:
+        messages.error(request, str(exc))
+    return redirect("kb:article", article_id=a.pk)
+
+
+@require_POST
+@role_required("agent")
+def restore(request: HttpRequest, article_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    a = queries.access_article(user, article_id)
+    try:
+        actions.do_restore_version(a, int(request.POST.get("version", "0")), actor=user)
+    except (actions.KbError, ValueError):
+        messages.error(request, _("That version does not exist."))
+    return redirect("kb:article", article_id=a.pk)
+
+
+@role_required("agent")
+def suggestions(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The side panel of a conversation: articles for the customer's latest message."""
+    from madoguchi.inbox import queries as inbox_queries
+
+    conversation = inbox_queries.access_conversation(request.user, conversation_id)  # type: ignore[arg-type]
+    q = request.GET.get("q", "").strip()[:1000]
+    if q:
+        results = queries.search(conversation.workspace_id, q, limit=5)
+    else:
+        results = queries.suggestions_for_conversation(conversation)
+    items = [
+        {"result": r, "url": request.build_absolute_uri(reverse("kb:public_article", args=[r.article.pk]))}
+        for r in results
+    ]
+    return render(request, "kb/_suggestion_list.html", {"items": items, "conversation": conversation})
+
+
+@require_POST
+@role_required("agent")
+def save_as_faq(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    from madoguchi.inbox import queries as inbox_queries
+
+    user: User = request.user  # type: ignore[assignment]
+    conversation = inbox_queries.access_conversation(user, conversation_id)
+    try:
+        a = actions.do_save_conversation_as_faq(conversation, actor=user)
+    except actions.KbError as exc:
+        messages.error(request, str(exc))
+        return redirect("inbox:conversation", conversation_id=conversation.pk)
+    messages.success(request, _("Draft FAQ created from the conversation."))
+    return redirect("kb:article", article_id=a.pk)
+
+
+# -- the public help site --------------------------------------------------------------------
+
+VISITOR_COOKIE = "mdg_visitor"
+_BOT_MARKERS = ("bot", "crawler", "spider", "slurp", "preview", "curl", "wget", "python-requests", "httpx")
+
+
+def _is_bot(request: HttpRequest) -> bool:
+    agent = request.headers.get("User-Agent", "").lower()
+    return not agent or any(m in agent for m in _BOT_MARKERS)
+
+
+def _visitor(request: HttpRequest) -> tuple[str, bool]:
+    """An anonymous random id kept in a first-party cookie (no tracking across sites)."""
+    raw = request.COOKIES.get(VISITOR_COOKIE, "")
+    if len(raw) == 32 and raw.isalnum():
+        return raw, False
+    return secrets.token_hex(16), True
+
+
+def _with_visitor(response: HttpResponse, visitor: str, fresh: bool) -> HttpResponse:
+    if fresh:
+        response.set_cookie(VISITOR_COOKIE, visitor, max_age=365 * 86400, httponly=True, samesite="Lax")
+    return response
+
+
+def _public_article(article_id: int) -> Article:
+    a = Article.objects.select_related("category", "brand").filter(pk=article_id, status=ArticleStatus.PUBLISHED).first()
+    if a is None:
+        raise Http404
+    return a
+
+
+def help_home(request: HttpRequest, brand_id: int) -> HttpResponse:
+    brand = Brand.objects.filter(pk=brand_id).first()
+    if brand is None:
+        raise Http404
+    ctx = queries.help_home(brand)
+    return render(request, "kb/help_home.html", {"brand": brand, **ctx})
+
+
+def help_category(request: HttpRequest, brand_id: int, category_id: int) -> HttpResponse:
+    brand = Brand.objects.filter(pk=brand_id).first()
+    category = Category.objects.filter(pk=category_id, workspace_id=brand.workspace_id if brand else 0).first()
+    if brand is None or category is None:
+        raise Http404
+    return render(request, "kb/help_category.html", {"brand": brand, "category": category, "articles": queries.published_in(category)})
+
+
+def help_search(request: HttpRequest, brand_id: int) -> HttpResponse:
+    brand = Brand.objects.filter(pk=brand_id).first()
+    if brand is None:
+        raise Http404
+    q = request.GET.get("q", "").strip()[:200]
+    lang = request.GET.get("lang", "")[:8]
+    results = queries.search(brand.workspace_id, q, limit=10, lang=lang) if q else []
+    template = "kb/_help_results.html" if request.GET.get("partial") else "kb/help_search.html"
+    return render(request, template, {"brand": brand, "q": q, "results": results})
+
+
+def public_article(request: HttpRequest, article_id: int, slug: str = "") -> HttpResponse:
+    a = _public_article(article_id)
+    visitor, fresh = _visitor(request)
+    if not _is_bot(request):
+        actions.do_record_view(a)
+    related = [r for r in queries.search(a.workspace_id, a.title, limit=6, lang=a.language) if r.article.pk != a.pk][:5]
+    voted = a.votes.filter(visitor=visitor).exists() if not fresh else False
+    response = render(
+        request,
+        "kb/help_article.html",
+        {"article": a, "brand": a.brand or Brand.objects.filter(workspace_id=a.workspace_id).first(), "html": render_markdown(a.body), "related": related, "voted": voted,
+         "canonical": request.build_absolute_uri(reverse("kb:public_article", args=[a.pk]))},
+    )
+    return _with_visitor(response, visitor, fresh)
+
+
+@require_POST
+def vote(request: HttpRequest, article_id: int) -> HttpResponse:
+    a = _public_article(article_id)
+    helpful = request.POST.get("helpful")
+    if helpful not in ("yes", "no"):
+        return HttpResponseBadRequest(_("helpful must be yes or no"))
+    visitor, fresh = _visitor(request)
+    if _is_bot(request):
+        return HttpResponseBadRequest(_("Votes from automated clients are not counted."))
+    counted = actions.do_vote(a, visitor=visitor, helpful=helpful == "yes", comment=request.POST.get("comment", "").strip())
+    messages.info(request, _("Thank you for your feedback.") if counted else _("You have already rated this article."))
+    return _with_visitor(redirect("kb:public_article", article_id=a.pk), visitor, fresh)
+
