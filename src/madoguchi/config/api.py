@@ -17,6 +17,7 @@ from madoguchi.contacts.api import router as contacts_router
 from madoguchi.inbox.actions import InboxError
 from madoguchi.inbox.api import router as inbox_router
 from madoguchi.ingest.api import router as ingest_router
+from madoguchi.listening.api import router as listening_router
 from madoguchi.kb.actions import KbError
 from madoguchi.kb.api import router as kb_router
 from madoguchi.webhooks.api import router as webhooks_router
@@ -58,4 +59,5 @@ api.add_router("/contacts", contacts_router)
 api.add_router("/ingest", ingest_router)
 api.add_router("/", accounts_router)
 api.add_router("/webhooks", webhooks_router)
+api.add_router("/listening", listening_router)
 api.add_router("/", kb_router)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("inbox/", include("madoguchi.inbox.urls")),
     path("contacts/", include("madoguchi.contacts.urls")),
     path("ingest/", include("madoguchi.ingest.urls")),
+    path("listening/", include("madoguchi.listening.urls")),
     path("connectors/email/", include("madoguchi.connectors.email.urls")),
     path("connectors/line/", include("madoguchi.connectors.line.urls")),
     path("", include("madoguchi.kb.urls")),

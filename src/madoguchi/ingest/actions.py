@@ -19,6 +19,7 @@ from madoguchi.contacts.actions import do_get_or_create_identity
 from madoguchi.inbox import actions as inbox_actions
 from madoguchi.inbox.models import Conversation, Message
 from madoguchi.ingest.models import Post, Quarantine
+from madoguchi.listening import actions as listening
 from madoguchi.text.normalize import detect_language
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class IngestResult:
     message: Message | None = None
     post: Post | None = None
     quarantine: Quarantine | None = None
+    dropped: bool = False  # a stream item that matched no listening rule
 
     @property
     def conversation_id(self) -> int | None:
@@ -74,6 +76,12 @@ def _find_conversation(account: ChannelAccount, item: InboundItem, contact_id: i
 
 def do_ingest(account: ChannelAccount, item: InboundItem) -> IngestResult:
     """Store an inbound item exactly once (idempotent on account + external id) and notify after commit."""
+    # Listening decides first, before any query: drop (a stream item matching no rule), capture on
+    # the stream, or open a conversation (mentions of the brand's own accounts), with triage.
+    decision = listening.decide(account, item)
+    if decision.drop:
+        return IngestResult(created=False, dropped=True)
+    item = decision.item
     existing = Message.objects.filter(channel_account=account, external_id=item.external_id).first()
     if existing is not None:
         return IngestResult(created=False, message=existing)
@@ -83,7 +91,7 @@ def do_ingest(account: ChannelAccount, item: InboundItem) -> IngestResult:
             return IngestResult(created=False, post=post)
     try:
         with transaction.atomic():
-            result = _ingest(account, item)
+            result = _ingest(account, item, decision.post_fields)
     except IntegrityError:
         # Two deliveries of the same item raced; the other one stored it.
         message = Message.objects.filter(channel_account=account, external_id=item.external_id).first()
@@ -97,7 +105,7 @@ def do_ingest(account: ChannelAccount, item: InboundItem) -> IngestResult:
     return result
 
 
-def _ingest(account: ChannelAccount, item: InboundItem) -> IngestResult:
+def _ingest(account: ChannelAccount, item: InboundItem, triage: dict[str, Any]) -> IngestResult:
     identity = do_get_or_create_identity(account.workspace_id, account.kind, item.author)
     created_at = item.created_at or timezone.now()
     text = item.text
@@ -115,6 +123,7 @@ def _ingest(account: ChannelAccount, item: InboundItem) -> IngestResult:
             language=language,
             created_at=created_at,
             raw=item.raw,
+            **triage,
         )
     if item.route == "stream":
         return IngestResult(created=True, post=post)

@@ -35,10 +35,27 @@ class Post(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     captured_at = models.DateTimeField(default=timezone.now)
     raw = models.JSONField(default=dict, blank=True)
+    # Triage, set by madoguchi.listening when the post is captured (see listening/triage.py).
+    kind = models.CharField(max_length=16, blank=True)
+    urgency = models.PositiveSmallIntegerField(default=0)  # 0 low, 1 medium, 2 high
+    sentiment = models.FloatField(default=0.0)  # -1 .. 1
+    influence = models.PositiveSmallIntegerField(default=0)  # 0 .. 100
+    priority = models.IntegerField(default=0)  # urgency first, influence second
+    matched_rule = models.ForeignKey(
+        "listening.ListeningRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         unique_together = [("channel_account", "external_id")]
-        indexes = [models.Index(fields=["contact", "-created_at"])]
+        indexes = [
+            models.Index(fields=["contact", "-created_at"]),
+            models.Index(fields=["workspace", "status", "-priority"]),
+            models.Index(fields=["workspace", "-captured_at"]),
+        ]
 
 
 class Quarantine(models.Model):

@@ -1,0 +1,366 @@
+"""Writes of listening: rules (with cache invalidation), the ingest routing seam, and agents' handling of posts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from madoguchi.accounts.models import Brand, User, Workspace
+from madoguchi.connectors.base import InboundItem
+from madoguchi.connectors.models import ChannelAccount
+from madoguchi.ingest.models import Post
+from madoguchi.listening.matcher import Matcher, RuleSpec
+from madoguchi.listening.models import ListeningRule, RuleSetVersion
+from madoguchi.listening.triage import Triage, triage
+from madoguchi.text.normalize import detect_language, normalize
+
+
+class RuleError(ValueError):
+    """A rule file or form that cannot be used, with a message for the person who wrote it."""
+
+
+# ---------------------------------------------------------------- compiled rule sets, per workspace
+
+# How often a process asks the database whether another process changed the rules. A change made
+# in this process is seen at once (the action drops the cached entry).
+CHECK_SECONDS = 2.0
+
+
+@dataclass
+class _Entry:
+    version: int
+    checked_at: float
+    matcher: Matcher
+
+
+_cache: dict[int, _Entry] = {}
+_build_lock = threading.Lock()
+
+
+def _specs(workspace_id: int) -> list[RuleSpec]:
+    rules = ListeningRule.objects.filter(workspace_id=workspace_id, is_active=True).order_by("pk")
+    return [
+        RuleSpec(
+            id=r.pk,
+            name=r.name,
+            brand_id=r.brand_id,
+            accounts=tuple(r.accounts),
+            any_of=tuple(r.any_of),
+            all_of=tuple(r.all_of),
+            none_of=tuple(r.none_of),
+            languages=frozenset(r.languages),
+            channels=frozenset(r.channels),
+        )
+        for r in rules
+    ]
+
+
+def matcher_for(workspace_id: int) -> Matcher:
+    """The workspace's compiled rule set; rebuilt (off to the side, then swapped in) when the rules change.
+
+    Ingestion never waits for a rebuild in another thread: it keeps using the previous automaton
+    until the new one is ready.
+    """
+    entry = _cache.get(workspace_id)
+    now = time.monotonic()
+    if entry is not None and now - entry.checked_at < CHECK_SECONDS:
+        return entry.matcher
+    version = RuleSetVersion.objects.filter(workspace_id=workspace_id).values_list("version", flat=True).first() or 0
+    if entry is not None and entry.version == version:
+        entry.checked_at = now
+        return entry.matcher
+    if entry is not None and not _build_lock.acquire(blocking=False):
+        return entry.matcher  # another thread is rebuilding; use the old rules meanwhile
+    if entry is None:
+        _build_lock.acquire()
+    try:
+        matcher = Matcher.build(_specs(workspace_id))
+        _cache[workspace_id] = _Entry(version, time.monotonic(), matcher)
+        return matcher
+    finally:
+        _build_lock.release()
+
+
+def forget_compiled_rules(workspace_id: int | None = None) -> None:
+    """Drop cached automata (all, or one workspace's) so the next post rebuilds them."""
+    if workspace_id is None:
+        _cache.clear()
+    else:
+        _cache.pop(workspace_id, None)
+
+
+def _bump_version(workspace_id: int) -> None:
+    # A random version rather than a counter: a rolled-back change can never leave two processes
+    # agreeing on a number that stands for different rules.
+    RuleSetVersion.objects.update_or_create(workspace_id=workspace_id, defaults={"version": secrets.randbits(62)})
+    forget_compiled_rules(workspace_id)
+    transaction.on_commit(lambda: forget_compiled_rules(workspace_id))
+
+
+# ---------------------------------------------------------------- rules
+
+RULE_FIELDS = ("accounts", "any_of", "all_of", "none_of", "languages", "channels")
+
+
+def _clean_terms(value: Any, name: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+        raise RuleError(_("%(field)s must be a list of words") % {"field": name})
+    terms = [str(v).strip() for v in value if str(v).strip()]
+    if len(terms) > 1000:
+        raise RuleError(_("%(field)s has more than 1000 entries") % {"field": name})
+    if any(len(t) > 200 for t in terms):
+        raise RuleError(_("%(field)s has an entry longer than 200 characters") % {"field": name})
+    return terms
+
+
+def check_rule_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate one rule as given in YAML or a form; returns clean field values."""
+    if not isinstance(data, dict):
+        raise RuleError(_("each rule must be a mapping"))
+    unknown = set(data) - {"name", "brand", "active", *RULE_FIELDS}
+    if unknown:
+        raise RuleError(_("unknown rule fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    name = str(data.get("name") or "").strip()
+    if not name or len(name) > 120:
+        raise RuleError(_("every rule needs a name of at most 120 characters"))
+    clean: dict[str, Any] = {"name": name, "is_active": bool(data.get("active", True))}
+    for f in RULE_FIELDS:
+        clean[f] = _clean_terms(data.get(f), f)
+    clean["languages"] = [t.lower() for t in clean["languages"]]
+    clean["channels"] = [t.lower() for t in clean["channels"]]
+    if not (clean["accounts"] or clean["any_of"] or clean["all_of"]):
+        raise RuleError(_("rule %(name)s needs accounts, any_of or all_of") % {"name": name})
+    return clean
+
+
+@transaction.atomic
+def do_save_rule(workspace: Workspace, brand: Brand, data: dict[str, Any], rule: ListeningRule | None = None) -> ListeningRule:
+    """Create or change one rule; every process picks it up without stopping ingestion."""
+    clean = check_rule_data(data)
+    if brand.workspace_id != workspace.pk:
+        raise RuleError(_("unknown brand"))
+    if rule is None:
+        rule = ListeningRule.objects.filter(workspace=workspace, name=clean["name"]).first() or ListeningRule(workspace=workspace)
+    for key, value in clean.items():
+        setattr(rule, key, value)
+    rule.brand = brand
+    rule.updated_at = timezone.now()
+    rule.save()
+    _bump_version(workspace.pk)
+    return rule
+
+
+@transaction.atomic
+def do_delete_rule(rule: ListeningRule) -> None:
+    """Remove a rule; posts it captured keep their triage and lose only the link."""
+    workspace_id = rule.workspace_id
+    rule.delete()
+    _bump_version(workspace_id)
+
+
+def parse_rules(text: str) -> list[dict[str, Any]]:
+    """Validate a YAML rule file (a mapping with a `rules:` list) without saving anything."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RuleError(_("not valid YAML: %(error)s") % {"error": exc}) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
+        raise RuleError(_("the file must hold a mapping with a 'rules' list"))
+    out = []
+    for data in doc["rules"]:
+        clean = check_rule_data(data)
+        clean["brand"] = str(data.get("brand") or "")
+        out.append(clean)
+    return out
+
+
+@transaction.atomic
+def do_import_rules(workspace: Workspace, text: str, *, replace: bool = False) -> list[ListeningRule]:
+    """Import rules from YAML, matched by name; with `replace`, rules not in the file are removed."""
+    rules = parse_rules(text)
+    brands = {b.name: b for b in Brand.objects.filter(workspace=workspace)}
+    default_brand = next(iter(brands.values()), None)
+    saved: list[ListeningRule] = []
+    for data in rules:
+        brand_name = data.pop("brand")
+        brand = brands.get(brand_name) if brand_name else default_brand
+        if brand is None:
+            raise RuleError(_("unknown brand %(brand)s") % {"brand": brand_name})
+        data["active"] = data.pop("is_active")
+        saved.append(do_save_rule(workspace, brand, data))
+    if replace:
+        ListeningRule.objects.filter(workspace=workspace).exclude(pk__in=[r.pk for r in saved]).delete()
+        _bump_version(workspace.pk)
+    return saved
+
+
+# ---------------------------------------------------------------- the ingest seam
+
+
+@dataclass
+class Decision:
+    """What ingest does with an inbound item: drop it, capture it on the stream, or open a conversation."""
+
+    item: InboundItem
+    drop: bool = False
+    post_fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _engagement(raw: dict[str, Any]) -> float:
+    total = 0.0
+    for key in ("likes", "reposts", "replies", "like_count", "retweet_count", "reply_count"):
+        value = raw.get(key)
+        if isinstance(value, int | float) and value > 0:
+            total += float(value)
+    return total
+
+
+def _triage_fields(account: ChannelAccount, item: InboundItem, language: str, rule_id: int | None, *, with_repeats: bool) -> dict[str, Any]:
+    repeats = 0
+    if with_repeats:
+        since = timezone.now() - dt.timedelta(hours=24)
+        repeats = Post.objects.filter(
+            channel_account=account, identity__external_id=item.author.external_id, captured_at__gte=since
+        ).count()
+    raw = item.raw or {}
+    t: Triage = triage(
+        item.text,
+        language=language,
+        followers=item.author.followers,
+        verified=bool(raw.get("verified")),
+        engagement=_engagement(raw),
+        repeats=repeats,
+    )
+    fields = {
+        "kind": t.kind,
+        "urgency": t.urgency,
+        "sentiment": t.sentiment,
+        "influence": t.influence,
+        "priority": t.priority,
+        "matched_rule_id": rule_id,
+    }
+    if t.kind == "spam":
+        # Noise never reaches agents; it stays countable (and can be undone) as dismissed.
+        fields["status"] = Post.Status.DISMISSED
+    return fields
+
+
+def decide(account: ChannelAccount, item: InboundItem) -> Decision:
+    """Route an inbound item by the workspace's listening rules, and triage what is captured.
+
+    Mentions of a brand's own accounts always become conversations; keyword matches on a
+    stream are captured as posts; stream items that match nothing are dropped. Items that
+    arrive as conversations (DMs, mail) stay conversations. A workspace without rules
+    captures every stream item, as before listening existed.
+    """
+    matcher = matcher_for(account.workspace_id)
+    if matcher.empty:
+        if item.route == "stream" or item.public:
+            language = item.language or item.author.language or detect_language(item.text)
+            return Decision(item, post_fields=_triage_fields(account, item, language, None, with_repeats=False))
+        return Decision(item)
+    text = normalize(item.text)
+    language = item.language or item.author.language or detect_language(item.text)
+    hits = matcher.match(text, language=language, channel=account.kind, normalized=True)
+    if not hits:
+        if item.route == "stream":
+            return Decision(item, drop=True)
+        if item.public:
+            return Decision(item, post_fields=_triage_fields(account, item, language, None, with_repeats=False))
+        return Decision(item)
+    hit = hits[0]
+    fields = _triage_fields(account, item, language, hit.rule_id, with_repeats=True)
+    if hit.mention:
+        fields.pop("status", None)  # every mention is answered, even one that looks like spam
+        return Decision(item.model_copy(update={"route": "conversation", "public": True}), post_fields=fields)
+    return Decision(item, post_fields=fields)
+
+
+# ---------------------------------------------------------------- agents' handling of posts
+
+
+def _handle(post: Post, status: str, user: User) -> Post:
+    now = timezone.now()
+    Post.objects.filter(pk=post.pk).update(status=status, handled_at=now, handled_by=user)
+    post.status, post.handled_at, post.handled_by = status, now, user
+    return post
+
+
+@transaction.atomic
+def do_mark_post_seen(post: Post, user: User) -> Post:
+    """An agent has looked at a post; it stays on the stream until answered or dismissed."""
+    if post.status == Post.Status.NEW:
+        Post.objects.filter(pk=post.pk, status=Post.Status.NEW).update(status=Post.Status.SEEN)
+        post.status = Post.Status.SEEN
+    return post
+
+
+@transaction.atomic
+def do_dismiss_post(post: Post, user: User) -> Post:
+    """Take a post off the stream as needing no answer."""
+    if post.status in (Post.Status.ANSWERED, Post.Status.DISMISSED):
+        return post
+    return _handle(post, Post.Status.DISMISSED, user)
+
+
+@transaction.atomic
+def do_dismiss_posts(workspace_id: int, post_ids: Iterable[int], user: User) -> int:
+    """Bulk dismiss (noise); only the workspace's own unhandled posts are touched."""
+    return Post.objects.filter(
+        workspace_id=workspace_id, pk__in=list(post_ids), status__in=[Post.Status.NEW, Post.Status.SEEN]
+    ).update(status=Post.Status.DISMISSED, handled_at=timezone.now(), handled_by=user)
+
+
+@transaction.atomic
+def do_respond_to_post(post: Post, user: User):
+    """Open a conversation with the post as its first message and the author as the contact.
+
+    Idempotent: a post already answered returns its conversation.
+    """
+    from madoguchi.inbox import actions as inbox_actions
+    from madoguchi.inbox.models import Conversation
+
+    post = Post.objects.select_for_update().select_related("channel_account", "identity").get(pk=post.pk)
+    if post.conversation_id:
+        conversation = Conversation.objects.get(pk=post.conversation_id)
+    else:
+        conversation = inbox_actions.do_create_conversation(
+            channel_account=post.channel_account,
+            identity=post.identity,
+            language=post.language,
+            created_at=post.created_at,
+        )
+        inbox_actions.do_receive_message(
+            conversation,
+            identity=post.identity,
+            text=post.text,
+            external_id=post.external_id,
+            public=True,
+            language=post.language,
+            created_at=post.created_at,
+            raw=post.raw,
+        )
+        if post.urgency >= 2:
+            inbox_actions.do_set_priority(conversation, 3)
+        elif post.urgency == 1:
+            inbox_actions.do_set_priority(conversation, 2)
+        Post.objects.filter(pk=post.pk).update(conversation=conversation)
+        post.conversation = conversation
+    if post.status != Post.Status.ANSWERED:
+        _handle(post, Post.Status.ANSWERED, user)
+    return conversation
+

@@ -1,0 +1,55 @@
+"""Per-class precision and recall of the shipped model vs the keyword-rule baseline, on the test split.
+
+    python -m madoguchi.listening.evaluate
+"""
+
+from __future__ import annotations
+
+from madoguchi.listening.train import load, split
+from madoguchi.listening.triage import KINDS, URGENCY_NAMES, baseline, classify
+
+
+def report(name: str, gold: list[str], pred: dict[str, list[str]], classes: tuple[str, ...]) -> dict[str, float]:
+    print(f"\n{name}: per-class precision / recall (n={len(gold)})")
+    print(f"{'class':<11}{'support':>8}" + "".join(f"{m + ' P':>12}{m + ' R':>8}" for m in pred))
+    macro: dict[str, float] = {}
+    for c in classes:
+        row = f"{c:<11}{gold.count(c):>8}"
+        for p in pred.values():
+            tp = sum(1 for g, x in zip(gold, p, strict=True) if g == x == c)
+            prec = tp / max(1, p.count(c))
+            rec = tp / max(1, gold.count(c))
+            row += f"{prec:>12.2f}{rec:>8.2f}"
+        print(row)
+    for m, p in pred.items():
+        acc = sum(g == x for g, x in zip(gold, p, strict=True)) / len(gold)
+        f1s = []
+        for c in classes:
+            tp = sum(1 for g, x in zip(gold, p, strict=True) if g == x == c)
+            prec, rec = tp / max(1, p.count(c)), tp / max(1, gold.count(c))
+            f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+        macro[m] = sum(f1s) / len(f1s)
+        print(f"  {m}: accuracy {acc:.2f}, macro-F1 {macro[m]:.2f}")
+    return macro
+
+
+def main() -> dict[str, dict[str, float]]:
+    test = [i for i in load() if split(i) == "test"]
+    model = [classify(i["text"]) for i in test]
+    base = [baseline(i["text"]) for i in test]
+    out = {
+        "kind": report(
+            "kind", [i["kind"] for i in test],
+            {"model": [k for k, _ in model], "baseline": [k for k, _ in base]}, KINDS,
+        ),
+        "urgency": report(
+            "urgency", [i["urgency"] for i in test],
+            {"model": [URGENCY_NAMES[u] for _, u in model], "baseline": [URGENCY_NAMES[u] for _, u in base]},
+            URGENCY_NAMES,
+        ),
+    }
+    return out
+
+
+if __name__ == "__main__":
+    main()
