@@ -13,6 +13,14 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get install -y -q chromium fonts-ipafont-gothic >/dev/null
 fi
 
+# The email tests run Debian's dovecot-imapd themselves, unprivileged, on a loopback port.
+if [ ! -x /usr/sbin/dovecot ]; then
+    echo "== installing dovecot-imapd for the email tests"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q dovecot-imapd >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get install -y -q dovecot-imapd >/dev/null; }
+fi
+
 echo "== ruff"
 $BIN/ruff check src
 

@@ -194,6 +194,7 @@ PERIODIC_TASKS = [
     "madoguchi.inbox.tasks.run_periodic",
     "madoguchi.webhooks.tasks.requeue_due_webhooks",
     "madoguchi.connectors.x.tasks.poll_mentions",
+    "madoguchi.connectors.email.tasks.poll_mailboxes",
 ]
 
 # Request bodies (API ingest with base64 attachments) may carry a full-size attachment.

@@ -11,6 +11,7 @@ says whether the binary is installed.
 from __future__ import annotations
 
 import imaplib
+import logging
 import os
 import pwd
 import shutil
@@ -136,6 +137,7 @@ class SmtpServer:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult
 
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
         kwargs: dict[str, Any] = {"ready_timeout": 30}
         if self.starttls:
             cert, key = self_signed_cert(Path(self._tmp.name))
@@ -177,6 +179,7 @@ protocols = imap
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 default_internal_user = {internal_user}
 default_login_user = {login_user}
 mail_location = maildir:~/Maildir

@@ -29,3 +29,9 @@ def mailbox(cast) -> ChannelAccount:
         config={"address": "support@acme.example", "from_name": "Acme サポート"},
         secrets={"inbound_secret": "s3cret-inbound"},
     )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """These tests never log in: the cast's users need no argon2 work (seconds on a busy machine)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
