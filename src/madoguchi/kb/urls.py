@@ -15,6 +15,6 @@ urlpatterns = [
     path("help/<int:brand_id>/c/<int:category_id>/", views.help_category, name="help_category"),
     path("help/<int:brand_id>/search/", views.help_search, name="help_search"),
     path("help/a/<int:article_id>/", views.public_article, name="public_article"),
-    path("help/a/<int:article_id>/<str:slug>/", views.public_article, name="public_article_slug"),
     path("help/a/<int:article_id>/vote/", views.vote, name="vote"),
+    path("help/a/<int:article_id>/<str:slug>/", views.public_article, name="public_article_slug"),
 ]

@@ -8,7 +8,7 @@ It knows nothing about Django: kb.queries feeds it published articles and caches
 workspace; bench/kb_eval.py feeds it the evaluation corpora.
 """
 
-from madoguchi.kb.search.analysis import analyze, passage_text
+from madoguchi.kb.search.analysis import analyze, index_terms, passage_text
 from madoguchi.kb.search.engine import Doc, Hit, SearchIndex
 
-__all__ = ["Doc", "Hit", "SearchIndex", "analyze", "passage_text"]
+__all__ = ["Doc", "Hit", "SearchIndex", "analyze", "index_terms", "passage_text"]

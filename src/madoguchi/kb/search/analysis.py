@@ -19,7 +19,7 @@ import unicodedata
 
 import snowballstemmer
 
-from madoguchi.text.normalize import hira_to_kata, normalize
+from madoguchi.text.normalize import hira_to_kata, normalize, search_tokens
 
 _LATIN_RE = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _HAS_CJK = re.compile(r"[\u3041-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
@@ -102,6 +102,15 @@ def analyze(text: str) -> list[str]:
 
 
 PASSAGE_CHARS = 0
+
+
+def index_terms(text: str) -> list[str]:
+    """Analyser words plus "#"-prefixed character bigrams (`text.normalize.search_tokens`).
+
+    The bigrams are a safety net for words the dictionary splits differently in the question
+    and the article (compounds, names, new product words); they count less than whole words.
+    """
+    return analyze(text) + ["#" + t for t in search_tokens(text)]
 
 
 def passage_text(title: str, body: str, max_chars: int = PASSAGE_CHARS) -> str:

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from madoguchi.kb.search.analysis import analyze
+from madoguchi.kb.search.analysis import index_terms
 
 Mode = Literal["lexical", "dense", "hybrid"]
 
@@ -65,8 +65,10 @@ class Params:
     body_weight: float = 1.0
     title_b: float = 0.5
     body_b: float = 0.75
+    # Character bigrams count this much relative to whole words (0 turns them off).
+    bigram_weight: float = 0.3
     # How far each standardized signal counts in the fusion.
-    lexical_weight: float = 0.6
+    lexical_weight: float = 1.0
     dense_weight: float = 1.0
     candidates: int = 100
     fusion: Literal["z", "rrf"] = "z"
@@ -98,7 +100,7 @@ class SearchIndex:
     def add(self, docs: list[Doc], tokens: list[tuple[list[str], list[str]]] | None = None) -> None:
         """Add or replace documents; `tokens` (title, body terms per doc) skips re-analysis."""
         for i, doc in enumerate(docs):
-            title_terms, body_terms = tokens[i] if tokens is not None else (analyze(doc.title), analyze(doc.body))
+            title_terms, body_terms = tokens[i] if tokens is not None else (index_terms(doc.title), index_terms(doc.body))
             self._entries[doc.id] = _Entry(doc, Counter(title_terms), Counter(body_terms), len(title_terms), len(body_terms))
         self._lexical = None
         self._dense = None
@@ -156,10 +158,11 @@ class SearchIndex:
             self._lexical = self._build_lexical()
         lex = self._lexical
         scores = np.zeros(len(lex.ids), dtype=np.float32)
-        for term, qtf in Counter(analyze(query)).items():
+        for term, qtf in Counter(index_terms(query)).items():
             posting = lex.postings.get(term)
             if posting is not None:
-                scores[posting[0]] += lex.idf[term] * posting[1] * (1 + 0.5 * (qtf - 1))
+                weight = self.params.bigram_weight if term[0] == "#" else 1.0
+                scores[posting[0]] += weight * lex.idf[term] * posting[1] * (1 + 0.5 * (qtf - 1))
         return lex.ids, scores
 
     def dense_scores(self, query: str, query_vector: np.ndarray | None = None) -> tuple[list, np.ndarray]:

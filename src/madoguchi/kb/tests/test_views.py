@@ -1,0 +1,86 @@
+"""Agent screens, the suggestions panel on a conversation, and the public help site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from madoguchi.conftest import csrf_post
+from madoguchi.inbox import actions as inbox_actions
+from madoguchi.kb import actions
+from madoguchi.kb.models import Article, ArticleStatus
+
+FIXTURE = Path(__file__).parent / "fixtures" / "faq.jsonl"
+BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone) Safari"}
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def imported(cast):
+    actions.do_import(cast.ws, actions.parse_rows(FIXTURE.read_bytes(), FIXTURE.name))
+    return cast
+
+
+def test_the_conversation_page_carries_the_suggestions_panel(imported, client_for):
+    conv = imported.inbound("返品をお願いしたいのですが").message.conversation
+    page = client_for(imported.agent).get(f"/inbox/c/{conv.pk}/").content.decode()
+    assert 'id="kb-suggestions"' in page and f"/kb/suggest/{conv.pk}/" in page
+
+
+def test_suggestions_follow_the_customers_last_message(imported, client_for):
+    conv = imported.inbound("返品をお願いしたいのですが").message.conversation
+    html = client_for(imported.agent).get(f"/kb/suggest/{conv.pk}/").content.decode()
+    assert "返品したい商品があります" in html.split("</li>")[0]
+    assert "data-insert" in html and "/help/a/" in html
+
+
+def test_suggestions_of_another_workspace_are_404(imported, client_for):
+    conv = imported.inbound("返品").message.conversation
+    assert client_for(imported.agent_b).get(f"/kb/suggest/{conv.pk}/").status_code == 404
+
+
+def test_save_as_faq_from_a_conversation_opens_the_draft(imported, client_for):
+    conv = imported.inbound("How do I cancel? my email is a@b.example").message.conversation
+    inbox_actions.do_reply(conv, author=imported.agent, text="Open Settings and press Cancel.")
+    res = csrf_post(client_for(imported.agent), f"/kb/save-faq/{conv.pk}/")
+    article = Article.objects.get(source_conversation_id=conv.pk)
+    assert res.status_code == 302 and res["Location"] == f"/kb/a/{article.pk}/"
+    assert "a@b.example" not in article.title
+
+
+def test_markdown_is_rendered_without_scripts(cast, client_for):
+    article = actions.do_create_article(
+        cast.ws, title="XSS", body="**bold** <script>alert(1)</script> [x](javascript:alert(1))", status=ArticleStatus.PUBLISHED
+    )
+    html = client_for(cast.agent).get(f"/kb/a/{article.pk}/").content.decode()
+    assert "<strong>bold</strong>" in html and "<script>alert" not in html and 'href="javascript' not in html
+
+
+def test_help_site_home_search_and_article(imported, client):
+    brand = imported.brand
+    home = client.get(f"/help/{brand.pk}/", **BROWSER).content.decode()
+    assert "アカウント" in home
+    res = client.get(f"/help/{brand.pk}/search/", {"q": "営業時間"}, **BROWSER).content.decode()
+    assert "営業時間は何時から何時までですか" in res
+    article = Article.objects.get(external_id="ja-4")
+    page = client.get(f"/help/a/{article.pk}/", **BROWSER).content.decode()
+    assert 'rel="canonical"' in page and 'property="og:title"' in page
+
+
+def test_drafts_are_not_on_the_help_site(cast, client):
+    draft = actions.do_create_article(cast.ws, title="secret plan")
+    assert client.get(f"/help/a/{draft.pk}/", **BROWSER).status_code == 404
+
+
+def test_a_visitor_votes_once_and_bots_are_not_counted(imported, client):
+    article = Article.objects.get(external_id="ja-1")
+    client.get(f"/help/a/{article.pk}/", **BROWSER)
+    client.get(f"/help/a/{article.pk}/", HTTP_USER_AGENT="Googlebot/2.1")
+    url = f"/help/a/{article.pk}/vote/"
+    client.post(url, {"helpful": "yes", "comment": "分かりやすい"}, **BROWSER)
+    client.post(url, {"helpful": "no"}, **BROWSER)
+    article.refresh_from_db()
+    assert (article.views, article.helpful_yes, article.helpful_no) == (1, 1, 0)
+    assert article.votes.get().comment == "分かりやすい"
+
