@@ -221,11 +221,12 @@ def _filename(part: Message) -> str:
     return name[:255]
 
 
-def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+def _is_attachment(part: Message, ctype: str) -> bool:
+    # Raw header text: the modern policy's header objects cost a full parse on every access.
+    disposition = _raw_header(part, "Content-Disposition").split(";")[0].strip().lower()
     if disposition == "attachment":
         return True
-    if part.get_content_maintype() == "text" and part.get_content_subtype() in ("plain", "html"):
+    if ctype in ("text/plain", "text/html"):
         return bool(disposition == "inline" and part.get_filename())
     return True
 
@@ -261,7 +262,7 @@ def _walk(msg: Message, bodies: _Bodies, max_attachment: int, depth: int = 0) ->
         for sub in payload:
             _walk(sub, bodies, max_attachment, depth + 1)
         return
-    if ctype == "message/rfc822" or not _is_attachment(msg):
+    if ctype == "message/rfc822" or not _is_attachment(msg, ctype):
         if ctype == "message/rfc822":
             _attach_forwarded(msg, bodies, max_attachment)
             return
@@ -270,7 +271,7 @@ def _walk(msg: Message, bodies: _Bodies, max_attachment: int, depth: int = 0) ->
                 bodies.html = _part_text(msg)
         elif not bodies.text:
             bodies.text = _part_text(msg)
-        elif not (msg.get("Content-Disposition") or ""):
+        elif not _raw_header(msg, "Content-Disposition"):
             # A second plain part without a disposition (some clients split around an image).
             bodies.text += "\n" + _part_text(msg)
         return
