@@ -1,0 +1,134 @@
+"""The listening team's stream: most important first, respond / dismiss / seen / bulk dismiss, scoped and role-checked."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from madoguchi.conftest import csrf_post
+from madoguchi.connectors.base import InboundAuthor, InboundItem
+from madoguchi.inbox.models import Conversation, Message
+from madoguchi.ingest.actions import do_ingest
+from madoguchi.ingest.models import Post
+from madoguchi.listening.models import ListeningRule
+
+
+def capture(cast, text: str, ext: str, *, account=None, followers=None) -> Post:
+    item = InboundItem(
+        external_id=ext,
+        author=InboundAuthor(external_id=f"a-{ext}", handle=f"user_{ext}", followers=followers),
+        text=text,
+        created_at=timezone.now(),
+        public=True,
+        route="stream",
+    )
+    return do_ingest(account or cast.account, item).post
+
+
+@pytest.fixture
+def posts(cast, rules):
+    return {
+        "calm": capture(cast, "what colours does the iphone come in?", "calm", followers=10),
+        "outage": capture(cast, "アイフォン 朝から圏外、障害ですか？ 仕事にならない", "outage", followers=20),
+        "famous": capture(cast, "what colours does the iphone 16 come in?", "famous", followers=2_000_000),
+    }
+
+
+def test_stream_lists_most_important_first_with_triage(cast, posts, client_for):
+    page = client_for(cast.agent).get("/listening/").content.decode()
+    order = [page.index(posts[k].text[:20]) for k in ("outage", "famous", "calm")]
+    assert order == sorted(order)
+    assert "phones" in page  # the matched rule
+    newest = client_for(cast.agent).get("/listening/?sort=newest").content.decode()
+    assert newest.index("iphone 16") < newest.index("what colours does the iphone come")
+
+
+def test_respond_opens_a_conversation_with_the_post_as_first_message(cast, posts, client_for):
+    post = posts["outage"]
+    response = csrf_post(client_for(cast.agent), f"/listening/p/{post.pk}/respond/")
+    post.refresh_from_db()
+    assert post.status == Post.Status.ANSWERED and post.handled_by == cast.agent
+    conv = Conversation.objects.get(pk=post.conversation_id)
+    assert response["Location"] == f"/inbox/c/{conv.pk}/"
+    first = Message.objects.filter(conversation=conv).order_by("pk").first()
+    assert first.text == post.text and first.identity_id == post.identity_id
+    assert conv.contact_id == post.contact_id
+    assert conv.priority == 3  # high urgency
+    # a second click does not open a second conversation
+    csrf_post(client_for(cast.agent), f"/listening/p/{post.pk}/respond/")
+    assert Conversation.objects.filter(contact_id=post.contact_id).count() == 1
+
+
+def test_dismiss_seen_and_bulk_dismiss(cast, posts, client_for):
+    client = client_for(cast.agent)
+    csrf_post(client, f"/listening/p/{posts['calm'].pk}/seen/")
+    posts["calm"].refresh_from_db()
+    assert posts["calm"].status == Post.Status.SEEN
+    csrf_post(client, f"/listening/p/{posts['calm'].pk}/dismiss/", {"next": "/listening/?view=all"})
+    posts["calm"].refresh_from_db()
+    assert posts["calm"].status == Post.Status.DISMISSED
+    csrf_post(client, "/listening/bulk-dismiss/", {"post": [posts["outage"].pk, posts["famous"].pk]})
+    assert set(Post.objects.filter(workspace=cast.ws).values_list("status", flat=True)) == {"dismissed"}
+    assert "Nothing to triage" in client.get("/listening/").content.decode()
+
+
+def test_share_handled(cast, posts, client_for):
+    client = client_for(cast.agent)
+    csrf_post(client, f"/listening/p/{posts['calm'].pk}/dismiss/")
+    csrf_post(client, f"/listening/p/{posts['outage'].pk}/respond/")
+    page = client.get("/listening/").content.decode()
+    assert "3 captured · 1 answered · 1 dismissed · 1 left" in page
+
+
+def test_other_workspace_posts_are_invisible_and_untouchable(cast, posts, client_for):
+    client = client_for(cast.agent_b)
+    assert posts["calm"].text not in client.get("/listening/").content.decode()
+    assert csrf_post(client, f"/listening/p/{posts['calm'].pk}/dismiss/").status_code == 404
+    assert csrf_post(client, f"/listening/p/{posts['calm'].pk}/respond/").status_code == 404
+    csrf_post(client, "/listening/bulk-dismiss/", {"post": [posts["calm"].pk]})
+    posts["calm"].refresh_from_db()
+    assert posts["calm"].status == Post.Status.NEW
+
+
+def test_actions_need_csrf_and_post(cast, posts, client_for):
+    client = client_for(cast.agent)
+    assert client.post(f"/listening/p/{posts['calm'].pk}/dismiss/").status_code == 403
+    assert client.get(f"/listening/p/{posts['calm'].pk}/dismiss/").status_code == 405
+
+
+def test_post_text_is_escaped(cast, rules, client_for):
+    capture(cast, "<script>alert(1)</script> iphone", "xss")
+    page = client_for(cast.agent).get("/listening/").content.decode()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+
+def test_stream_query_count_does_not_grow_with_posts(cast, posts, client_for):
+    client = client_for(cast.agent)
+    client.get("/listening/")
+    with CaptureQueriesContext(connection) as few:
+        client.get("/listening/")
+    for i in range(10):
+        capture(cast, f"iphone number {i}", f"more{i}")
+    with CaptureQueriesContext(connection) as many:
+        client.get("/listening/")
+    assert len(many) == len(few) <= 8
+
+
+def test_rules_page_is_for_managers(cast, rules, client_for):
+    assert client_for(cast.agent).get("/listening/rules/").status_code == 403
+    page = client_for(cast.manager).get("/listening/rules/").content.decode()
+    assert "@acme_support" in page
+
+
+def test_manager_previews_then_saves_rules(cast, posts, client_for):
+    client = client_for(cast.manager)
+    yaml_text = "rules:\n  - name: colours\n    any_of: [colours]\n"
+    page = csrf_post(client, "/listening/rules/", {"yaml": yaml_text, "do": "preview"}).content.decode()
+    assert "colours would have matched 2 posts in the last day" in page
+    csrf_post(client, "/listening/rules/", {"yaml": yaml_text, "do": "save"})
+    assert list(ListeningRule.objects.filter(workspace=cast.ws).values_list("name", flat=True)) == ["colours"]
+
+
+def test_bad_rules_yaml_is_refused_with_a_message(cast, rules, client_for):
+    page = csrf_post(client_for(cast.manager), "/listening/rules/", {"yaml": "rules: [ {name: x} ]", "do": "save"}, follow=True)
+    assert "needs accounts, any_of or all_of" in page.content.decode()
