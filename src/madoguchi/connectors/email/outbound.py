@@ -27,6 +27,7 @@ import html
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -141,6 +142,62 @@ def _classify(code: int, text: bytes | str, what: str) -> Exception:
     return PermanentError(reason)
 
 
+def _session(account: ChannelAccount, action: Callable[[smtplib.SMTP], object]) -> None:
+    """Connect, secure, log in, run `action`; SMTP failures become Temporary/PermanentError."""
+    config = account.config
+    host = str(config.get("smtp_host") or "")
+    if not host:
+        raise PermanentError("this mailbox has no SMTP server configured (config 'smtp_host')")
+    security = str(config.get("smtp_security") or "starttls")
+    port = int(config.get("smtp_port") or _PORTS.get(security, 587))
+    timeout = float(config.get("smtp_timeout") or 30)
+    try:
+        if security == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                host, port, timeout=timeout, context=_tls_context(account)
+            )
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=timeout)
+        with smtp:
+            if security == "starttls":
+                smtp.starttls(context=_tls_context(account))
+            username = str(config.get("smtp_username") or "")
+            if username:
+                smtp.login(username, str(account.secrets.get("smtp_password") or ""))
+            action(smtp)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise TemporaryError(
+            f"SMTP login refused: {_reply_text(exc.smtp_code, exc.smtp_error)}"
+        ) from exc
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, text = next(iter(exc.recipients.values()))
+        raise _classify(code, text, "recipient refused") from exc
+    except smtplib.SMTPSenderRefused as exc:
+        raise _classify(exc.smtp_code, exc.smtp_error, "sender refused") from exc
+    except smtplib.SMTPDataError as exc:
+        raise _classify(exc.smtp_code, exc.smtp_error, "message refused") from exc
+    except smtplib.SMTPNotSupportedError as exc:
+        raise TemporaryError(f"SMTP server does not support what the settings ask: {exc}") from exc
+    except smtplib.SMTPConnectError as exc:
+        raise TemporaryError(
+            f"SMTP server refused the connection: {_reply_text(exc.smtp_code, exc.smtp_error)}"
+        ) from exc
+    except smtplib.SMTPResponseException as exc:
+        raise _classify(exc.smtp_code, exc.smtp_error, "error") from exc
+    except socket.gaierror as exc:
+        raise TemporaryError(f"SMTP server name {host!r} does not resolve: {exc}") from exc
+    except ssl.SSLError as exc:
+        raise TemporaryError(f"TLS with {host}:{port} failed: {exc}") from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise TemporaryError(f"SMTP connection to {host}:{port} failed: {exc}") from exc
+
+
+def check(account: ChannelAccount) -> str:
+    """The "test connection" check: connect, TLS, log in; the error names the step that failed."""
+    _session(account, lambda smtp: smtp.noop())
+    return f"SMTP: connected to {account.config.get('smtp_host')} and logged in"
+
+
 class EmailAdapter:
     """Delivers outbox replies over SMTP."""
 
@@ -148,59 +205,9 @@ class EmailAdapter:
 
     def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:
         msg = build_message(account, message)
-        config = account.config
-        host = str(config.get("smtp_host") or "")
-        if not host:
-            raise PermanentError("this mailbox has no SMTP server configured (config 'smtp_host')")
-        security = str(config.get("smtp_security") or "starttls")
-        port = int(config.get("smtp_port") or _PORTS.get(security, 587))
-        timeout = float(config.get("smtp_timeout") or 30)
-        try:
-            if security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    host, port, timeout=timeout, context=_tls_context(account)
-                )
-            else:
-                smtp = smtplib.SMTP(host, port, timeout=timeout)
-            with smtp:
-                if security == "starttls":
-                    smtp.starttls(context=_tls_context(account))
-                username = str(config.get("smtp_username") or "")
-                if username:
-                    smtp.login(username, str(account.secrets.get("smtp_password") or ""))
-                smtp.send_message(msg)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise TemporaryError(
-                f"SMTP login refused: {_reply_text(exc.smtp_code, exc.smtp_error)}"
-            ) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()))
-            raise _classify(code, text, "recipient refused") from exc
-        except smtplib.SMTPSenderRefused as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error, "sender refused") from exc
-        except smtplib.SMTPDataError as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error, "message refused") from exc
-        except smtplib.SMTPNotSupportedError as exc:
-            raise TemporaryError(
-                f"SMTP server does not support what the settings ask: {exc}"
-            ) from exc
-        except smtplib.SMTPConnectError as exc:
-            raise TemporaryError(
-                f"SMTP server refused the connection: {_reply_text(exc.smtp_code, exc.smtp_error)}"
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error, "error") from exc
-        except socket.gaierror as exc:
-            raise TemporaryError(f"SMTP server name {host!r} does not resolve: {exc}") from exc
-        except ssl.SSLError as exc:
-            raise TemporaryError(f"TLS with {host}:{port} failed: {exc}") from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise TemporaryError(f"SMTP connection to {host}:{port} failed: {exc}") from exc
-        return SendResult(
-            external_id=message_id_for(
-                message.idempotency_key, str(config.get("address") or account.handle)
-            )
-        )
+        _session(account, lambda smtp: smtp.send_message(msg))
+        address = str(account.config.get("address") or account.handle)
+        return SendResult(external_id=message_id_for(message.idempotency_key, address))
 
     def max_length(self, account: ChannelAccount) -> int | None:
         return None

@@ -180,3 +180,38 @@ def test_an_unreachable_server_is_a_temporary_error(cast, mailbox) -> None:
     reply = _reply(cast, mailbox)
     assert deliver_outbox.call(reply.outbox.pk) == "retrying"
     assert "SMTP connection to 127.0.0.1" in Outbox.objects.get(message=reply).last_error
+
+
+def test_attachments_go_out_with_their_japanese_file_names(cast, mailbox) -> None:
+    with SmtpServer() as smtp:
+        _use(mailbox, smtp)
+        message = Message.objects.get(pk=inbound.receive(mailbox, _customer_mail()).message_id)
+        reply = inbox_actions.do_reply(
+            message.conversation,
+            author=cast.agent,
+            text="返品伝票を添付します。",
+            attachments=[
+                inbox_actions.NewAttachment("返品伝票.pdf", "application/pdf", b"%PDF-1.4 x")
+            ],
+        )
+        assert deliver_outbox.call(reply.outbox.pk) == "sent"
+    mail = message_from_bytes(smtp.messages[0].content, policy=policy.default)
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == "返品伝票.pdf"
+    assert attachment.get_content() == b"%PDF-1.4 x"
+
+
+def test_the_connection_check_names_the_step_that_failed(mailbox) -> None:
+    from madoguchi.connectors.base import TemporaryError
+    from madoguchi.connectors.email.outbound import check
+
+    with SmtpServer(starttls=True, username="support", password="pw-1") as smtp:
+        _use(mailbox, smtp, smtp_security="starttls", smtp_username="support")
+        mailbox.secrets["smtp_password"] = "pw-1"
+        with pytest.raises(TemporaryError, match="TLS with 127.0.0.1"):
+            check(mailbox)  # a self-signed certificate we were not told to trust
+        mailbox.config["tls_ca_file"] = smtp.ca_file
+        assert check(mailbox).startswith("SMTP: connected")
+        mailbox.secrets["smtp_password"] = "wrong"
+        with pytest.raises(TemporaryError, match="SMTP login refused: 535"):
+            check(mailbox)
