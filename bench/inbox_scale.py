@@ -240,6 +240,7 @@ def fill(n: int, rng: random.Random) -> dict:
     big = big_conversation(cast[0], texts, conv_id + 1, contact_id + 1, identity_id + 1, msg_id, now)
     progress(f"rebuilding {len(indexes)} indexes")
     with raw.cursor() as cur:
+        cur.execute("SET maintenance_work_mem = '512MB'")  # GIN builds crawl with the 64MB default
         for name, definition in indexes:
             t = time.monotonic()
             cur.execute(definition)
