@@ -179,9 +179,11 @@ def _published(workspace_id: int) -> QuerySet[Article]:
     return Article.objects.filter(workspace_id=workspace_id, status=ArticleStatus.PUBLISHED)
 
 
-def help_home(brand) -> dict:
+def help_home(brand, lang: str = "") -> dict:
     """Top-level categories and the most read articles of a brand's help site."""
     articles = _published(brand.workspace_id)
+    if lang:
+        articles = articles.filter(language=lang)
     return {
         "categories": list(Category.objects.filter(workspace_id=brand.workspace_id, parent=None)),
         "popular": list(articles.order_by("-views", "-published_at")[:10]),
@@ -190,3 +192,13 @@ def help_home(brand) -> dict:
 
 def published_in(category: Category) -> list[Article]:
     return list(_published(category.workspace_id).filter(category=category).order_by("title")[:500])
+
+
+def newest_published(workspace_id: int, limit: int = 50) -> list[Article]:
+    return list(_published(workspace_id).order_by("-published_at", "-pk")[:limit])
+
+
+def translations_of(article: Article) -> list[Article]:
+    if article.translation_group is None:
+        return []
+    return list(_published(article.workspace_id).filter(translation_group=article.translation_group).exclude(pk=article.pk))

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -152,12 +153,46 @@ def _public_article(article_id: int) -> Article:
     return a
 
 
-def help_home(request: HttpRequest, brand_id: int) -> HttpResponse:
+def _brand(brand_id: int) -> Brand:
     brand = Brand.objects.filter(pk=brand_id).first()
     if brand is None:
         raise Http404
-    ctx = queries.help_home(brand)
-    return render(request, "kb/help_home.html", {"brand": brand, **ctx})
+    return brand
+
+
+def help_home(request: HttpRequest, brand_id: int) -> HttpResponse:
+    brand = _brand(brand_id)
+    lang = request.GET.get("lang", "")
+    lang = lang if lang in ("ja", "en") else ""
+    ctx = queries.help_home(brand, lang=lang)
+    return render(request, "kb/help_home.html", {"brand": brand, "lang": lang, **ctx})
+
+
+def help_feed(request: HttpRequest, brand_id: int) -> HttpResponse:
+    """Atom feed of the newest published articles: the help site is the source, social the pipe."""
+    brand = _brand(brand_id)
+    feed = Atom1Feed(
+        title=_("%(brand)s help center") % {"brand": brand.name},
+        link=request.build_absolute_uri(reverse("kb:help_home", args=[brand.pk])),
+        description="",
+        feed_url=request.build_absolute_uri(),
+    )
+    for a in queries.newest_published(brand.workspace_id):
+        feed.add_item(
+            title=a.title,
+            link=request.build_absolute_uri(reverse("kb:public_article", args=[a.pk])),
+            description=render_markdown(a.body),
+            pubdate=a.published_at or a.created_at,
+            updateddate=a.updated_at,
+            unique_id=request.build_absolute_uri(reverse("kb:public_article", args=[a.pk])),
+        )
+    return HttpResponse(feed.writeString("utf-8"), content_type="application/atom+xml; charset=utf-8")
+
+
+def help_sitemap(request: HttpRequest, brand_id: int) -> HttpResponse:
+    brand = _brand(brand_id)
+    urls = [(request.build_absolute_uri(reverse("kb:public_article", args=[a.pk])), a.updated_at) for a in queries.newest_published(brand.workspace_id, limit=50_000)]
+    return render(request, "kb/sitemap.xml", {"urls": urls}, content_type="application/xml")
 
 
 def help_category(request: HttpRequest, brand_id: int, category_id: int) -> HttpResponse:
@@ -186,10 +221,11 @@ def public_article(request: HttpRequest, article_id: int, slug: str = "") -> Htt
         actions.do_record_view(a)
     related = [r for r in queries.search(a.workspace_id, a.title, limit=6, lang=a.language) if r.article.pk != a.pk][:5]
     voted = a.votes.filter(visitor=visitor).exists() if not fresh else False
+    translations = queries.translations_of(a)
     response = render(
         request,
         "kb/help_article.html",
-        {"article": a, "brand": a.brand or Brand.objects.filter(workspace_id=a.workspace_id).first(), "html": render_markdown(a.body), "related": related, "voted": voted,
+        {"article": a, "brand": a.brand or Brand.objects.filter(workspace_id=a.workspace_id).first(), "html": render_markdown(a.body), "related": related, "voted": voted, "translations": translations,
          "canonical": request.build_absolute_uri(reverse("kb:public_article", args=[a.pk]))},
     )
     return _with_visitor(response, visitor, fresh)

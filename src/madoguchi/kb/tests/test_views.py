@@ -84,3 +84,28 @@ def test_a_visitor_votes_once_and_bots_are_not_counted(imported, client):
     assert (article.views, article.helpful_yes, article.helpful_no) == (1, 1, 0)
     assert article.votes.get().comment == "分かりやすい"
 
+
+
+def test_the_atom_feed_and_sitemap_list_published_articles(imported, client):
+    from xml.etree import ElementTree
+
+    feed = client.get(f"/help/{imported.brand.pk}/feed.atom")
+    assert feed["Content-Type"].startswith("application/atom+xml")
+    root = ElementTree.fromstring(feed.content)
+    entries = root.findall("{http://www.w3.org/2005/Atom}entry")
+    assert len(entries) == 7
+    sitemap = ElementTree.fromstring(client.get(f"/help/{imported.brand.pk}/sitemap.xml").content)
+    assert len(sitemap) == 7
+
+
+def test_translations_link_to_each_other_on_the_help_site(imported, client):
+    ja = Article.objects.get(external_id="ja-3")
+    en = Article.objects.get(external_id="en-2")
+    actions.do_link_translations(ja, en)
+    page = client.get(f"/help/a/{ja.pk}/", **BROWSER).content.decode()
+    assert f'href="/help/a/{en.pk}/" hreflang="en"' in page
+
+
+def test_the_language_switch_filters_the_home_page(imported, client):
+    page = client.get(f"/help/{imported.brand.pk}/?lang=en", **BROWSER).content.decode()
+    assert "How do I delete my account?" in page and "営業時間" not in page
