@@ -8,7 +8,7 @@ Documentation (November 2026):
 - Receiving, the verification request with an empty `events` list, redelivery:
   https://developers.line.biz/en/docs/messaging-api/receiving-messages/
 - The LINE Platform keeps no history for bots: an event we do not store is gone, so every event
-  kind is kept (unknown ones as a stream post with the raw event), never dropped.
+  kind is kept in the customer's conversation with its raw event, never dropped.
 """
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ logger = logging.getLogger(__name__)
 # Message types whose bytes live on the content endpoint (unless contentProvider is external).
 CONTENT_TYPES = {"image", "video", "audio", "file"}
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "video/mp4": ".mp4", "audio/x-m4a": ".m4a", "audio/mp4": ".m4a"}
+
+EVENT_TEXT = {
+    "follow": "[follow] added the account as a friend",
+    "unfollow": "[unfollow] blocked the account: messages to them are no longer delivered",
+    "unsend": "[unsend] took back message",
+    "postback": "[postback]",
+}
 
 
 class Source(BaseModel):
@@ -150,16 +157,18 @@ def event_item(event: Event, raw: dict[str, Any], client: LineClient | None) -> 
     thread_id = (source.groupId or source.roomId) if source else ""
     common: dict[str, Any] = {"author": author, "created_at": created_at, "thread_id": thread_id, "raw": raw}
     if event.type != "message" or event.message is None:
-        # follow, unfollow (blocked), join, leave, unsend, postback…: recorded, not inbox work.
-        detail = ""
+        # follow, unfollow (blocked), unsend, postback, join, leave…: kept in the customer's
+        # conversation (not as stream posts, which listening may drop), so agents see them.
+        text, reply_to = EVENT_TEXT.get(event.type, f"[{event.type}]"), []
         if event.type == "unsend":
-            detail = f" {raw.get('unsend', {}).get('messageId', '')}"
+            unsent = str(raw.get("unsend", {}).get("messageId", ""))
+            text, reply_to = f"{text} {unsent}", [unsent] if unsent else []
         elif event.type == "postback":
-            detail = f" {raw.get('postback', {}).get('data', '')}"[:500]
+            text = f"{text} {raw.get('postback', {}).get('data', '')}"[:1000]
         return InboundItem(
             external_id=f"event:{event.webhookEventId or event.timestamp}",
-            text=f"[{event.type}]{detail}",
-            route="stream",
+            text=text,
+            reply_to=reply_to,
             **common,
         )
     message = event.message

@@ -9,6 +9,9 @@ Documentation (November 2026):
   `POST /2/tweets {"text", "reply": {"in_reply_to_tweet_id"}}` → 201 `{"data": {"id", "text"}}`.
 - Direct messages: https://docs.x.com/x-api/direct-messages/manage/introduction —
   `POST /2/dm_conversations/with/{participant_id}/messages {"text"}`.
+- DM events: https://docs.x.com/x-api/direct-messages/lookup/introduction —
+  `GET /2/dm_events?event_types=MessageCreate` (newest first, last 30 days, `pagination_token`
+  only: there is no since_id), fields `id, event_type, text, sender_id, dm_conversation_id, created_at`.
 - Rate limits: https://docs.x.com/fundamentals/rate-limits — headers `x-rate-limit-limit`,
   `x-rate-limit-remaining`, `x-rate-limit-reset` (Unix seconds), 429 when exhausted, no Retry-After.
 - Errors: https://docs.x.com/x-api/fundamentals/response-codes-and-errors — problem bodies
@@ -129,6 +132,25 @@ class TimelinePage(BaseModel):
     meta: Meta = Field(default_factory=Meta)
 
 
+class DMEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    event_type: str = "MessageCreate"
+    text: str = ""
+    sender_id: str = ""
+    dm_conversation_id: str = ""
+    created_at: str = ""
+
+
+class DMPage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    data: list[DMEvent] = Field(default_factory=list)
+    includes: Includes = Field(default_factory=Includes)
+    meta: Meta = Field(default_factory=Meta)
+
+
 def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -192,6 +214,19 @@ class XClient:
             payload["reply"] = {"in_reply_to_tweet_id": in_reply_to}
         body, rate = self._call("POST", "/2/tweets", self.user_token, json=payload)
         return str(body["data"]["id"]), rate
+
+    def dm_events(self, *, pagination_token: str = "", max_results: int = 100) -> tuple[DMPage, RateLimit]:
+        params = {
+            "event_types": "MessageCreate",
+            "max_results": str(max_results),
+            "dm_event.fields": "id,text,event_type,dm_conversation_id,created_at,sender_id",
+            "expansions": "sender_id",
+            "user.fields": USER_FIELDS,
+        }
+        if pagination_token:
+            params["pagination_token"] = pagination_token
+        body, rate = self._call("GET", "/2/dm_events", self.user_token, params=params)
+        return DMPage.model_validate(body), rate
 
     def send_dm(self, participant_id: str, text: str) -> tuple[str, RateLimit]:
         body, rate = self._call("POST", f"/2/dm_conversations/with/{participant_id}/messages", self.user_token, json={"text": text})

@@ -59,10 +59,11 @@ class FakeX(ThreadingHTTPServer):
         self.deleted: set[str] = set()
         self.mention_ids: list[str] = []  # oldest first
         self.posted: list[dict[str, Any]] = []
-        self.dms: list[dict[str, Any]] = []
+        self.dms: list[dict[str, Any]] = []  # what the brand sent
+        self.dm_events: list[dict[str, Any]] = []  # every DM event, oldest first
         self.requests: list[tuple[str, str]] = []
         self.failures: deque[tuple[str, int, dict[str, Any]]] = deque()
-        self.windows = {"mentions": Window(300, 300), "tweets": Window(100, 100), "dm": Window(200, 200)}
+        self.windows = {"mentions": Window(300, 300), "tweets": Window(100, 100), "dm": Window(200, 200), "dm_events": Window(300, 300)}
         self.lock = threading.Lock()
         self._ids = itertools.count(1_860_000_000_000_000_000, 4_194_304)  # snowflake-like, growing
         self.add_user(brand_id, brand_username, "Acme サポート", followers=52000, verified=True)
@@ -112,6 +113,22 @@ class FakeX(ThreadingHTTPServer):
             if f"@{brand}" in text.lower() or (parent and parent["author_id"] == self.brand_id):
                 self.mention_ids.append(tweet_id)
         return tweet
+
+    def dm(self, sender_id: str, text: str, *, to: str = "") -> dict[str, Any]:
+        """A direct message between someone and the brand (sender_id may be the brand itself)."""
+        other = to or sender_id
+        pair = sorted([other, self.brand_id], key=int)
+        event = {
+            "id": str(next(self._ids)),
+            "event_type": "MessageCreate",
+            "text": text,
+            "sender_id": sender_id,
+            "dm_conversation_id": f"{pair[0]}-{pair[1]}",
+            "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        }
+        with self.lock:
+            self.dm_events.append(event)
+        return event
 
     def delete(self, tweet_id: str) -> None:
         with self.lock:
@@ -184,6 +201,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         url = urlsplit(self.path)
         parts = url.path.strip("/").split("/")
+        if url.path == "/2/dm_events":
+            self._dm_events({k: v[0] for k, v in parse_qs(url.query).items()})
+            return
         if not (len(parts) == 4 and parts[:2] == ["2", "users"] and parts[3] == "mentions"):
             self._send(404, problem(404, "Not Found Error", "Not found"))
             return
@@ -223,6 +243,26 @@ class _Handler(BaseHTTPRequestHandler):
             body["includes"] = {"users": [{k: v for k, v in self.server.users[a].items() if k in user_fields} for a in authors if a in self.server.users]}
         self._send(200, body, window)
 
+    def _dm_events(self, query: dict[str, str]) -> None:
+        window = self._prelude("dm_events", user_context=True)
+        if window is None:
+            return
+        max_results = int(query.get("max_results", "100") or 100)
+        with self.server.lock:
+            events = list(reversed(self.server.dm_events))  # newest first
+        if "pagination_token" in query:
+            until = int(_untoken(query["pagination_token"]))
+            events = [e for e in events if int(e["id"]) < until]
+        page, rest = events[:max_results], events[max_results:]
+        body: dict[str, Any] = {"data": page, "meta": {"result_count": len(page)}} if page else {"meta": {"result_count": 0}}
+        if rest:
+            body["meta"]["next_token"] = _token(page[-1]["id"])
+        if page and "sender_id" in query.get("expansions", ""):
+            user_fields = set(DEFAULT_USER_FIELDS) | set(filter(None, query.get("user.fields", "").split(",")))
+            senders = dict.fromkeys(e["sender_id"] for e in page)
+            body["includes"] = {"users": [{k: v for k, v in self.server.users[s].items() if k in user_fields} for s in senders if s in self.server.users]}
+        self._send(200, body, window)
+
     def do_POST(self) -> None:  # noqa: N802
         path = urlsplit(self.path).path
         endpoint = "tweets" if path == "/2/tweets" else "dm" if path.startswith("/2/dm_conversations/with/") else ""
@@ -241,9 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if endpoint == "dm":
             participant = path.split("/")[4]
-            event_id = str(next(self.server._ids))
-            self.server.dms.append({"to": participant, "text": text, "id": event_id})
-            self._send(201, {"data": {"dm_conversation_id": f"{min(participant, self.server.brand_id)}-{max(participant, self.server.brand_id)}", "dm_event_id": event_id}}, window)
+            event = self.server.dm(self.server.brand_id, text, to=participant)
+            self.server.dms.append({"to": participant, "text": text, "id": event["id"]})
+            self._send(201, {"data": {"dm_conversation_id": event["dm_conversation_id"], "dm_event_id": event["id"]}}, window)
             return
         if weighted_length(text) > 280:
             self._send(403, problem(403, "Forbidden", "Your Tweet text is too long. For more information on how X determines text length see https://github.com/twitter/twitter-text."), window)

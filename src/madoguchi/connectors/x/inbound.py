@@ -8,6 +8,8 @@ The cursor (`config["mentions"]`) makes a restart resume without gaps or duplica
   ingest is idempotent on the tweet id.
 - `wait_until`: when `x-rate-limit-remaining` reaches 0 (or on a 429) we wait for
   `x-rate-limit-reset` instead of calling again.
+Direct messages (`config["dms"]`, when `config["poll_dms"]` is on) use the same cursor; their
+endpoint has no since_id, so a poll pages back from the newest until it reaches the cursor.
 Only the latest 800 mentions are reachable (see client.py for the documentation), so accounts
 are polled every `config["poll_seconds"]` (default 60 s; 300 requests per 15 min per user).
 """
@@ -15,15 +17,18 @@ are polled every `config["poll_seconds"]` (default 60 s; 300 requests per 15 min
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from madoguchi.connectors import health
 from madoguchi.connectors.base import InboundAuthor, InboundItem
 from madoguchi.connectors.models import ChannelAccount
-from madoguchi.connectors.x.client import Tweet, User, XAPIError, XClient
+from madoguchi.connectors.x.client import DMEvent, RateLimit, Tweet, User, XAPIError, XClient
 from madoguchi.ingest import actions as ingest
 
 logger = logging.getLogger(__name__)
@@ -64,13 +69,34 @@ def tweet_item(tweet: Tweet, author: User | None, *, route: str = "conversation"
     )
 
 
-def _claim(account: ChannelAccount, now: float, *, force: bool) -> bool:
-    """Take the poll lease if the account is due, so two workers never poll it at once."""
+def dm_item(event: DMEvent, sender: User | None) -> InboundItem:
+    """A direct message event as a normalized, private item threaded by its DM conversation."""
+    sender = sender or User(id=event.sender_id or "unknown")
+    created_at = dt.datetime.fromisoformat(event.created_at.replace("Z", "+00:00")) if event.created_at else None
+    return InboundItem(
+        external_id=f"dm:{event.id}",
+        author=InboundAuthor(
+            external_id=sender.id,
+            handle=sender.username[:255],
+            display_name=sender.name[:255],
+            avatar_url=sender.profile_image_url[:1000],
+            followers=sender.public_metrics.followers_count,
+        ),
+        text=html.unescape(event.text),
+        created_at=created_at,
+        thread_id=f"dm:{event.dm_conversation_id}" if event.dm_conversation_id else "",
+        public=False,
+        raw={"dm_event": event.model_dump(mode="json"), "author": sender.model_dump(mode="json"), "verified": sender.verified},
+    )
+
+
+def _claim(account: ChannelAccount, key: str, now: float, *, force: bool) -> bool:
+    """Take the poll lease if the timeline is due, so two workers never poll it at once."""
     claimed = False
 
     def take(config: dict[str, Any]) -> None:
         nonlocal claimed
-        state = config.setdefault("mentions", {})
+        state = config.setdefault(key, {})
         due = max(float(state.get("next_poll_at", 0)), float(state.get("wait_until", 0)))
         if float(state.get("lease_until", 0)) > now or (not force and due > now):
             return
@@ -81,32 +107,83 @@ def _claim(account: ChannelAccount, now: float, *, force: bool) -> bool:
     return claimed
 
 
-def _save(account: ChannelAccount, **changes: Any) -> None:
+def _save(account: ChannelAccount, key: str, **changes: Any) -> None:
     def apply(config: dict[str, Any]) -> None:
-        state = config.setdefault("mentions", {})
-        for key, value in changes.items():
+        state = config.setdefault(key, {})
+        for name, value in changes.items():
             if value is None:
-                state.pop(key, None)
+                state.pop(name, None)
             else:
-                state[key] = value
+                state[name] = value
 
     health.update_config(account, apply)
 
 
 def _newer(a: str, b: str) -> str:
-    """The larger of two tweet ids (ids are 64-bit integers that grow with time)."""
+    """The larger of two ids (X ids are 64-bit integers that grow with time)."""
     if not a or not b:
         return a or b
     return a if int(a) >= int(b) else b
 
 
+@dataclass
+class Page:
+    """One page of a timeline, newest first, as items ready to ingest."""
+
+    items: list[tuple[str, Callable[[], InboundItem], str]]  # (id, build item, raw JSON)
+    newest_id: str
+    next_token: str
+    reached_cursor: bool  # the page went back to ids we already have
+    rate: RateLimit
+
+
+def _mentions_page(client: XClient, user_id: str, since_id: str, token: str) -> Page:
+    page, rate = client.mentions(user_id, since_id=since_id, pagination_token=token)
+    users = {u.id: u for u in page.includes.users}
+    items = [
+        (t.id, functools.partial(tweet_item, t, users.get(t.author_id)), t.model_dump_json())
+        for t in page.data
+        if t.author_id != user_id  # our own replies come back in the timeline when they mention us
+    ]
+    return Page(items, page.meta.newest_id, page.meta.next_token, False, rate)
+
+
+def _dm_page(client: XClient, user_id: str, since_id: str, token: str) -> Page:
+    # dm_events has no since_id: page back from the newest until we reach the cursor.
+    page, rate = client.dm_events(pagination_token=token)
+    fresh = [e for e in page.data if not since_id or int(e.id) > int(since_id)]
+    users = {u.id: u for u in page.includes.users}
+    items = [
+        (e.id, functools.partial(dm_item, e, users.get(e.sender_id)), e.model_dump_json())
+        for e in fresh
+        if e.event_type == "MessageCreate" and e.sender_id != user_id  # not the DMs we sent
+    ]
+    newest = max((e.id for e in page.data), key=int, default="")
+    return Page(items, newest, page.meta.next_token, len(fresh) < len(page.data), rate)
+
+
 def do_poll_mentions(account: ChannelAccount, *, client: XClient | None = None, force: bool = False) -> dict[str, Any]:
     """Fetch and ingest new mentions of the account's user; returns what happened."""
+    return _poll(account, "mentions", _mentions_page, client=client, force=force)
+
+
+def do_poll_dms(account: ChannelAccount, *, client: XClient | None = None, force: bool = False) -> dict[str, Any]:
+    """Fetch and ingest new direct messages to the account (needs a user token with dm.read)."""
+    return _poll(account, "dms", _dm_page, client=client, force=force)
+
+
+def _poll(
+    account: ChannelAccount,
+    key: str,
+    fetch: Callable[[XClient, str, str, str], Page],
+    *,
+    client: XClient | None,
+    force: bool,
+) -> dict[str, Any]:
     user_id = str((account.config or {}).get("user_id", ""))
     if not user_id:
         return {"skipped": "no user_id in config"}
-    now = time.time()
-    if not _claim(account, now, force=force):
+    if not _claim(account, key, time.time(), force=force):
         return {"skipped": "not due"}
     counts: dict[str, Any] = {"created": 0, "duplicate": 0, "pages": 0}
     own_client = client is None
@@ -114,55 +191,52 @@ def do_poll_mentions(account: ChannelAccount, *, client: XClient | None = None, 
     poll_seconds = float((account.config or {}).get("poll_seconds", POLL_SECONDS))
     try:
         for _ in range(MAX_PAGES_PER_POLL):
-            state = dict((account.config or {}).get("mentions", {}))
+            state = dict((account.config or {}).get(key, {}))
             since_id, next_token = str(state.get("since_id", "")), str(state.get("next_token", ""))
             try:
-                page, rate = client.mentions(user_id, since_id=since_id, pagination_token=next_token)
+                page = fetch(client, user_id, since_id, next_token)
             except XAPIError as exc:
-                counts["error"] = _poll_failed(account, exc)
+                counts["error"] = _poll_failed(account, key, exc)
                 return counts
             counts["pages"] += 1
-            users = {u.id: u for u in page.includes.users}
-            for tweet in reversed(page.data):  # oldest first, so a thread builds in order
-                if tweet.author_id == user_id:
-                    continue  # our own replies come back in the timeline when they mention us
+            for item_id, build, raw in reversed(page.items):  # oldest first, so a thread builds in order
                 try:
-                    result = ingest.do_ingest(account, tweet_item(tweet, users.get(tweet.author_id)))
-                except ValueError as exc:  # a post we cannot read must not block the cursor
-                    ingest.do_quarantine(account, f"X post {tweet.id}: {exc}"[:5000], tweet.model_dump_json())
+                    result = ingest.do_ingest(account, build())
+                except ValueError as exc:  # an item we cannot read must not block the cursor
+                    ingest.do_quarantine(account, f"X {key} {item_id}: {exc}"[:5000], raw)
                     counts["quarantined"] = counts.get("quarantined", 0) + 1
                     continue
                 counts["created" if result.created else "duplicate"] += 1
-            pending = _newer(str(state.get("pending_newest", "")), page.meta.newest_id)
+            pending = _newer(str(state.get("pending_newest", "")), page.newest_id)
             # The very first poll takes the newest page only: history before connecting is not ours.
-            more = bool(page.meta.next_token) and bool(since_id or next_token)
+            more = bool(page.next_token) and bool(since_id or next_token) and not page.reached_cursor
             if more:
-                _save(account, next_token=page.meta.next_token, pending_newest=pending)
+                _save(account, key, next_token=page.next_token, pending_newest=pending)
             else:
-                _save(account, since_id=_newer(since_id, pending) or None, next_token=None, pending_newest=None)
-            wait = rate.wait_seconds()
+                _save(account, key, since_id=_newer(since_id, pending) or None, next_token=None, pending_newest=None)
+            wait = page.rate.wait_seconds()
             if wait:
-                _save(account, wait_until=time.time() + wait)
+                _save(account, key, wait_until=time.time() + wait)
                 counts["rate_limited_for"] = round(wait)
                 break
             if not more:
                 break
         health.do_record_channel_ok(account, received=True)
     finally:
-        _save(account, lease_until=None, next_poll_at=time.time() + poll_seconds)
+        _save(account, key, lease_until=None, next_poll_at=time.time() + poll_seconds)
         if own_client:
             client.close()
     return counts
 
 
-def _poll_failed(account: ChannelAccount, exc: XAPIError) -> str:
+def _poll_failed(account: ChannelAccount, key: str, exc: XAPIError) -> str:
     """Record a failed poll: wait out a rate limit, disconnect on a refused token, else retry later."""
     if exc.status == 401:
         health.do_record_channel_error(account, f"X refused the token (401): {exc.detail}", disconnected=True)
         return "disconnected"
     if exc.status == 429:
         wait = exc.rate.wait_seconds() or 60.0
-        _save(account, wait_until=time.time() + wait)
+        _save(account, key, wait_until=time.time() + wait)
         health.do_record_channel_error(account, f"X rate limit reached; waiting {round(wait)} s")
         return "rate limited"
     health.do_record_channel_error(account, str(exc))

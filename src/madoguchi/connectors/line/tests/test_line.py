@@ -19,7 +19,7 @@ from madoguchi.contacts.models import Identity
 from madoguchi.inbox import actions as inbox_actions
 from madoguchi.inbox.models import Delivery, Message, Outbox
 from madoguchi.inbox.tasks import deliver_outbox
-from madoguchi.ingest.models import Post, Quarantine
+from madoguchi.ingest.models import Quarantine
 
 pytestmark = pytest.mark.django_db
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "events.json").read_text())
@@ -152,8 +152,11 @@ def test_every_documented_event_kind_is_kept(fake, account):
     texts = set(Message.objects.filter(channel_account=account).values_list("text", flat=True))
     assert {"注文した商品がまだ届きません", "[image]", "@example 質問です"} <= texts
     assert any(t.startswith("[location] my location") for t in texts)
-    posts = set(Post.objects.filter(channel_account=account).values_list("text", flat=True))
-    assert posts == {"[follow]", "[unfollow]", "[unsend] 325708", "[postback] storeId=12345"}
+    assert {"[postback] storeId=12345", "[unsend] took back message 325708"} <= texts
+    assert any(t.startswith("[follow]") for t in texts) and any(t.startswith("[unfollow] blocked") for t in texts)
+    unsend = Message.objects.get(text="[unsend] took back message 325708")
+    assert unsend.conversation_id == Message.objects.get(external_id="325708").conversation_id
+    assert Message.objects.get(external_id="325708").text.startswith("[location]")  # the original is kept
     group = Message.objects.get(external_id="468789577898262531")
     assert group.conversation.thread_key == "Ca56f94637cbbbbbbbbbbbbbbbbbbbbbb"
 

@@ -257,3 +257,41 @@ def test_a_private_reply_goes_out_as_a_direct_message(fake, account):
     result = outbound.adapter.send(account, OutboundMessage(idempotency_key="k5", text="DMです", recipient="111", public=False))
     assert fake.dms == [{"to": "111", "text": "DMです", "id": result.external_id}]
 
+
+
+# --- direct messages ---------------------------------------------------------------------------
+
+
+def test_direct_messages_arrive_privately_and_resume_without_gaps(fake, account, monkeypatch):
+    inbound.do_poll_dms(account, force=True)  # connected with no DMs yet
+    first = fake.dm("111", "DMで失礼します。注文番号は A-123 です")
+    inbound.do_poll_dms(ChannelAccount.objects.get(pk=account.pk), force=True)
+    message = Message.objects.get(channel_account=account)
+    assert (message.text, message.public, message.external_id) == ("DMで失礼します。注文番号は A-123 です", False, f"dm:{first['id']}")
+    assert message.conversation.thread_key == f"dm:{first['dm_conversation_id']}"
+    for i in range(150):
+        fake.dm("222", f"メッセージ {i}")
+    fake.dm(fake.brand_id, "こちらから送ったDM", to="222")
+    monkeypatch.setattr(inbound, "MAX_PAGES_PER_POLL", 1)
+    for _ in range(4):
+        inbound.do_poll_dms(ChannelAccount.objects.get(pk=account.pk), force=True)
+    texts = list(Message.objects.filter(channel_account=account).values_list("text", flat=True))
+    assert len(texts) == len(set(texts)) == 151
+    assert "こちらから送ったDM" not in texts
+
+
+def test_a_reply_to_a_direct_message_goes_back_as_one(cast, fake, account):
+    fake.dm("111", "助けてください")
+    inbound.do_poll_dms(account, force=True)
+    reply = agent_reply(cast, Message.objects.get(channel_account=account), "DMで承ります")
+    assert reply.delivery == Delivery.SENT
+    assert fake.dms == [{"to": "111", "text": "DMで承ります", "id": reply.external_id}]
+    assert not fake.posted
+
+
+def test_the_clock_task_polls_dms_when_enabled(fake, account):
+    ChannelAccount.objects.filter(pk=account.pk).update(config={**account.config, "poll_dms": True})
+    fake.dm("111", "hello")
+    fake.post("222", "@AcmeSupport hi")
+    assert tasks.poll_mentions.call() == {"polled": 2}
+    assert Message.objects.filter(channel_account=account).count() == 2
