@@ -22,11 +22,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from madoguchi.accounts.models import Brand, Team, User
 from madoguchi.accounts.queries import check_role, role_required, workspace_users
-from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.models import ChannelAccount, ChannelKind
 from madoguchi.inbox import actions, queries
 from madoguchi.inbox.live import stream_response
 from madoguchi.inbox.models import Attachment, Conversation, Label, LiveEvent, Priority, Status
@@ -83,7 +84,13 @@ def _list_context(request: HttpRequest) -> dict:
         "live_after": LiveEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0,
         "views": queries.VIEWS,
         "counts": queries.counts_for(user),
-        "channels": ChannelAccount.objects.filter(workspace_id=user.workspace_id).values_list("kind", flat=True).distinct(),
+        "channels": [
+            (kind, ChannelKind(kind).label if kind in ChannelKind.values else kind)
+            for kind in ChannelAccount.objects.filter(workspace_id=user.workspace_id)
+            .values_list("kind", flat=True)
+            .distinct()
+            .order_by("kind")
+        ],
         "labels": Label.objects.filter(workspace_id=user.workspace_id),
         "brands": Brand.objects.filter(workspace_id=user.workspace_id),
     }
@@ -314,7 +321,11 @@ def bulk(request: HttpRequest) -> HttpResponse:
             actions.do_set_priority(conv, PRIORITY_KEYS[action[9:]])
     else:
         return HttpResponseBadRequest(_("Unknown bulk action."))
-    messages.success(request, _("%(count)s conversations updated.") % {"count": len(convs)})
+    messages.success(
+        request,
+        ngettext("%(count)s conversation updated.", "%(count)s conversations updated.", len(convs))
+        % {"count": len(convs)},
+    )
     return redirect(_safe_next(request) or reverse("inbox:index"))
 
 
