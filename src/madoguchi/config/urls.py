@@ -13,6 +13,7 @@ urlpatterns = [
     path("listening/", include("madoguchi.listening.urls")),
     path("connectors/email/", include("madoguchi.connectors.email.urls")),
     path("connectors/line/", include("madoguchi.connectors.line.urls")),
+    path("connectors/x/", include("madoguchi.connectors.x.urls")),
     path("", include("madoguchi.kb.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import itertools
 import json
 import threading
@@ -53,6 +55,7 @@ class FakeX(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.bearer_token = "fake-app-bearer"
         self.access_token = "fake-user-token"
+        self.consumer_secret = "fake-consumer-secret"
         self.brand_id = brand_id
         self.users: dict[str, dict[str, Any]] = {}
         self.tweets: dict[str, dict[str, Any]] = {}
@@ -82,7 +85,7 @@ class FakeX(ThreadingHTTPServer):
 
     def account_settings(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(config, secrets) of a ChannelAccount that talks to this fake."""
-        return {"api_base": self.url, "user_id": self.brand_id}, {"bearer_token": self.bearer_token, "access_token": self.access_token}
+        return {"api_base": self.url, "user_id": self.brand_id}, {"bearer_token": self.bearer_token, "access_token": self.access_token, "consumer_secret": self.consumer_secret}
 
     # --- the platform's state ----------------------------------------------------------------
 
@@ -129,6 +132,35 @@ class FakeX(ThreadingHTTPServer):
         with self.lock:
             self.dm_events.append(event)
         return event
+
+    # --- Account Activity webhook deliveries (v1.1-shaped) -------------------------------------
+
+    def _v1_user(self, user_id: str) -> dict[str, Any]:
+        user = self.users[user_id]
+        return {"id": int(user_id), "id_str": user_id, "name": user["name"], "screen_name": user["username"], "profile_image_url_https": user["profile_image_url"], "followers_count": user["public_metrics"]["followers_count"], "verified": user["verified"]}
+
+    def _v1_tweet(self, tweet: dict[str, Any]) -> dict[str, Any]:
+        created = dt.datetime.strptime(tweet["created_at"], "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=dt.UTC)
+        parent = next((r["id"] for r in tweet.get("referenced_tweets", []) if r["type"] == "replied_to"), None)
+        return {"created_at": created.strftime("%a %b %d %H:%M:%S +0000 %Y"), "id": int(tweet["id"]), "id_str": tweet["id"], "text": tweet["text"], "in_reply_to_status_id_str": parent, "user": self._v1_user(tweet["author_id"]), "lang": tweet.get("lang", "und")}
+
+    def _v1_dm(self, event: dict[str, Any]) -> dict[str, Any]:
+        a, b = event["dm_conversation_id"].split("-")
+        recipient = b if event["sender_id"] == a else a
+        created = dt.datetime.strptime(event["created_at"], "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=dt.UTC)
+        return {"type": "message_create", "id": event["id"], "created_timestamp": str(int(created.timestamp() * 1000)), "message_create": {"target": {"recipient_id": recipient}, "sender_id": event["sender_id"], "message_data": {"text": event["text"], "entities": {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []}}}}
+
+    def activity(self, *, tweets: list[dict[str, Any]] = (), dms: list[dict[str, Any]] = ()) -> tuple[bytes, str]:  # type: ignore[assignment]
+        """An Account Activity delivery of these posts and DMs, and its signature header."""
+        payload: dict[str, Any] = {"for_user_id": self.brand_id}
+        if tweets:
+            payload["tweet_create_events"] = [self._v1_tweet(t) for t in tweets]
+        if dms:
+            payload["direct_message_events"] = [self._v1_dm(e) for e in dms]
+            payload["users"] = {uid: self._v1_user(uid) for e in dms for uid in e["dm_conversation_id"].split("-")}
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        digest = hmac.new(self.consumer_secret.encode(), body, hashlib.sha256).digest()
+        return body, "sha256=" + base64.b64encode(digest).decode()
 
     def delete(self, tweet_id: str) -> None:
         with self.lock:
