@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
-import html as html_lib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -493,11 +492,6 @@ def _parse(msg: EmailMessage, raw: bytes, max_attachment: int) -> ParsedMail:
     if auto:
         return ParsedMail("auto_reply", item, auto_reason=auto, notes=notes)
     return ParsedMail("message", item, notes=notes)
-
-
-def escape_for_html(text: str) -> str:
-    """Plain text as HTML paragraphs (used for the HTML part of outgoing mail)."""
-    return "<br>\n".join(html_lib.escape(line) for line in text.split("\n"))
 
 
 # --- into the inbox --------------------------------------------------------------------------

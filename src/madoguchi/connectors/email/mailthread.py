@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from madoguchi.connectors.base import InboundItem
 from madoguchi.connectors.models import ChannelAccount
@@ -16,6 +17,9 @@ from madoguchi.inbox import actions as inbox_actions
 from madoguchi.inbox.models import Conversation, Direction, Message, Outbox, OutboxStatus
 
 TOKEN_RE = re.compile(r"\[#(\d{1,12})\]")
+if TYPE_CHECKING:
+    from madoguchi.connectors.email.inbound import Bounce
+
 # References grows with every reply; RFC 5322 lets us trim the middle (keep the root and the newest).
 MAX_REFERENCES = 20
 
@@ -97,10 +101,10 @@ def reply_context(account: ChannelAccount, idempotency_key: str, in_reply_to: st
     return ReplyContext(conversation_id, in_reply_to, references, language or "")
 
 
-def mark_bounced(account: ChannelAccount, bounce: object) -> bool:
+def mark_bounced(account: ChannelAccount, bounce: Bounce) -> bool:
     """Fail the outbound message a DSN is about; True if it was one of ours on this mailbox."""
-    original = getattr(bounce, "original_message_id", "")
-    if not original or getattr(bounce, "action", "failed") != "failed":
+    original = bounce.original_message_id
+    if not original or bounce.action != "failed":
         return (
             bool(original)
             and Message.objects.filter(
@@ -119,7 +123,5 @@ def mark_bounced(account: ChannelAccount, bounce: object) -> bool:
     if outbox is None:
         return False
     if outbox.status != OutboxStatus.FAILED:
-        inbox_actions.do_record_send_failure(
-            outbox, str(getattr(bounce, "reason", "bounced")), permanent=True
-        )
+        inbox_actions.do_record_send_failure(outbox, bounce.reason, permanent=True)
     return True
