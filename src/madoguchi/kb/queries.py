@@ -1,11 +1,11 @@
 """Reads for the knowledge base: access checks, search through the engine, suggestions, snippets.
 
 Search index lifetime: each process keeps one `SearchIndex` per workspace in memory, tagged with
-the workspace's `KbState.index_version`. Every change to the published set bumps that counter
-(after commit), and the next search in any process sees the new number and rebuilds: analysed
-terms are cached per (article, version), so a publish re-analyses one article and only the
-postings are rebuilt (about a second for 10,000 long articles; well under for typical sizes).
-This needs no index server and works with several web processes on PostgreSQL.
+the workspace's `KbState.index_version` and a cheap aggregate of its published articles. When
+either changes, the next search in any process brings its index up to date incrementally: only
+new or edited articles are analysed and appended to the postings, removed ones are masked, and
+vectors are loaded only for articles that lack one (the background task bumps the counter as it
+stores them). This needs no index server and works with several web processes on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from madoguchi.text.embeddings import get_embedder
 _lock = threading.Lock()
 _indexes: dict[int, tuple[tuple, SearchIndex]] = {}
 _terms: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
+_versions: dict[int, dict[int, int]] = {}  # workspace → {article id: version} in its index
 
 
 def access_article(user: User, article_id: int) -> Article:
@@ -88,35 +89,51 @@ def search_index(workspace_id: int) -> SearchIndex:
         cached = _indexes.get(workspace_id)
         if cached is not None and cached[0] == version:
             return cached[1]
-        rows = list(
-            Article.objects.filter(workspace_id=workspace_id, status=ArticleStatus.PUBLISHED).values_list(
-                "pk", "version", "title", "body", "language"
-            )
+        rows = Article.objects.filter(workspace_id=workspace_id, status=ArticleStatus.PUBLISHED).values_list(
+            "pk", "version", "title", "body", "language"
         )
+        index = cached[1] if cached is not None else SearchIndex(None)
+        known = _versions.setdefault(workspace_id, {})
+        current = {}
         docs, tokens = [], []
         for pk, ver, title, body, lang in rows:
-            terms = _terms.get((pk, ver))
-            if terms is None:
-                terms = _terms[(pk, ver)] = (index_terms(title), index_terms(body))
+            current[pk] = ver
+            if known.get(pk) == ver:
+                continue
+            _terms.pop((pk, known.get(pk)), None)
+            terms = _terms.get((pk, ver)) or (index_terms(title), index_terms(body))
+            _terms[(pk, ver)] = terms
             docs.append(Doc(pk, title, body, lang))
             tokens.append(terms)
-        index = SearchIndex(None, cached[1].params if cached else None)
+        gone = [pk for pk in known if pk not in current]
+        index.remove(gone + [d.id for d in docs if d.id in known])
         index.add(docs, tokens)
-        embedder = _embedder_or_none()
-        if embedder is not None:
-            index.embedder = embedder
-            texts = {d.id: passage_text(d.title, d.body) for d in docs}
-            from madoguchi.kb.actions import text_hash
-
-            vectors = {}
-            for article_id, digest, blob in ArticleVector.objects.filter(
-                article__workspace_id=workspace_id, article__status=ArticleStatus.PUBLISHED, model=embedder.name
-            ).values_list("article_id", "text_hash", "vector"):
-                if article_id in texts and digest == text_hash(texts[article_id]):
-                    vectors[article_id] = np.frombuffer(bytes(blob), dtype=np.float32)
-            index.set_vectors(vectors)
+        for pk in gone:
+            _terms.pop((pk, known[pk]), None)
+        _versions[workspace_id] = current
+        _attach_vectors(workspace_id, index)
         _indexes[workspace_id] = (version, index)
         return index
+
+
+def _attach_vectors(workspace_id: int, index: SearchIndex) -> None:
+    """Load stored vectors for the articles that have none in memory yet (if they are current)."""
+    embedder = _embedder_or_none()
+    if embedder is None:
+        return
+    index.embedder = embedder
+    missing = {d.id: passage_text(d.title, d.body) for d in index.missing_vectors()}
+    if not missing:
+        return
+    from madoguchi.kb.actions import text_hash
+
+    vectors = {}
+    for article_id, digest, blob in ArticleVector.objects.filter(article_id__in=list(missing), model=embedder.name).values_list(
+        "article_id", "text_hash", "vector"
+    ):
+        if digest == text_hash(missing[article_id]):
+            vectors[article_id] = np.frombuffer(bytes(blob), dtype=np.float32)
+    index.set_vectors(vectors)
 
 
 @dataclass

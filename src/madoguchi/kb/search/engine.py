@@ -76,9 +76,15 @@ class Params:
 
 @dataclass
 class _Lexical:
-    ids: list
+    """Postings over slots; a replaced or removed document's slot is masked, not rewritten."""
+
+    ids: list  # slot → document id (None once removed)
+    avg_t: float = 1.0
+    avg_b: float = 1.0
     postings: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    idf: dict[str, float] = field(default_factory=dict)
+    slot_of: dict = field(default_factory=dict)
+    alive: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    changed: int = 0  # slots added or masked since the last full build
 
 
 class SearchIndex:
@@ -99,18 +105,57 @@ class SearchIndex:
 
     def add(self, docs: list[Doc], tokens: list[tuple[list[str], list[str]]] | None = None) -> None:
         """Add or replace documents; `tokens` (title, body terms per doc) skips re-analysis."""
+        lex = self._lexical
         for i, doc in enumerate(docs):
             title_terms, body_terms = tokens[i] if tokens is not None else (index_terms(doc.title), index_terms(doc.body))
-            self._entries[doc.id] = _Entry(doc, Counter(title_terms), Counter(body_terms), len(title_terms), len(body_terms))
-        self._lexical = None
+            entry = _Entry(doc, Counter(title_terms), Counter(body_terms), len(title_terms), len(body_terms))
+            self._entries[doc.id] = entry
+            if lex is not None:
+                self._mask(lex, doc.id)
+                self._append(lex, entry)
+        # A few changes go into the live postings (publishing one article costs milliseconds);
+        # after many, one full build refreshes average lengths and drops masked slots.
+        if lex is not None and lex.changed > max(50, len(lex.ids) // 5):
+            self._lexical = None
         self._dense = None
 
     def remove(self, ids: list) -> None:
+        lex = self._lexical
         for doc_id in ids:
             self._entries.pop(doc_id, None)
             self._vectors.pop(doc_id, None)
-        self._lexical = None
+            if lex is not None:
+                self._mask(lex, doc_id)
         self._dense = None
+
+    @staticmethod
+    def _mask(lex: _Lexical, doc_id) -> None:
+        slot = lex.slot_of.pop(doc_id, None)
+        if slot is not None:
+            lex.alive[slot] = False
+            lex.ids[slot] = None
+            lex.changed += 1
+
+    def _values(self, lex: _Lexical, e: _Entry) -> dict[str, float]:
+        """Each term's BM25F contribution for one document (without the idf)."""
+        p = self.params
+        norm_t = 1 - p.title_b + p.title_b * e.title_len / lex.avg_t
+        norm_b = 1 - p.body_b + p.body_b * e.body_len / lex.avg_b
+        out = {}
+        for term in e.title_tf.keys() | e.body_tf.keys():
+            tf = p.title_weight * e.title_tf.get(term, 0) / norm_t + p.body_weight * e.body_tf.get(term, 0) / norm_b
+            out[term] = tf * (p.k1 + 1) / (p.k1 + tf)
+        return out
+
+    def _append(self, lex: _Lexical, e: _Entry) -> None:
+        slot = len(lex.ids)
+        lex.ids.append(e.doc.id)
+        lex.slot_of[e.doc.id] = slot
+        lex.alive = np.append(lex.alive, True)
+        lex.changed += 1
+        for term, value in self._values(lex, e).items():
+            docs, vals = lex.postings.get(term, (np.zeros(0, np.int32), np.zeros(0, np.float32)))
+            lex.postings[term] = (np.append(docs, np.int32(slot)), np.append(vals, np.float32(value)))
 
     def set_vectors(self, vectors: dict) -> None:
         """Attach passage embeddings (L2-normalized rows) to documents by id."""
@@ -122,27 +167,22 @@ class SearchIndex:
         return [e.doc for doc_id, e in self._entries.items() if doc_id not in self._vectors]
 
     def _build_lexical(self) -> _Lexical:
-        p = self.params
         entries = list(self._entries.values())
         n = len(entries)
-        lex = _Lexical(ids=[e.doc.id for e in entries])
+        lex = _Lexical(ids=[e.doc.id for e in entries], alive=np.ones(n, dtype=bool))
+        lex.slot_of = {doc_id: i for i, doc_id in enumerate(lex.ids)}
         if not n:
             return lex
-        avg_t = max(sum(e.title_len for e in entries) / n, 1.0)
-        avg_b = max(sum(e.body_len for e in entries) / n, 1.0)
+        lex.avg_t = max(sum(e.title_len for e in entries) / n, 1.0)
+        lex.avg_b = max(sum(e.body_len for e in entries) / n, 1.0)
         rows: dict[str, tuple[list[int], list[float]]] = {}
         for i, e in enumerate(entries):
-            norm_t = 1 - p.title_b + p.title_b * e.title_len / avg_t
-            norm_b = 1 - p.body_b + p.body_b * e.body_len / avg_b
-            for term in e.title_tf.keys() | e.body_tf.keys():
-                tf = p.title_weight * e.title_tf.get(term, 0) / norm_t + p.body_weight * e.body_tf.get(term, 0) / norm_b
+            for term, value in self._values(lex, e).items():
                 docs, vals = rows.setdefault(term, ([], []))
                 docs.append(i)
-                vals.append(tf * (p.k1 + 1) / (p.k1 + tf))
+                vals.append(value)
         for term, (docs, vals) in rows.items():
             lex.postings[term] = (np.asarray(docs, dtype=np.int32), np.asarray(vals, dtype=np.float32))
-            df = len(docs)
-            lex.idf[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
         return lex
 
     def _build_dense(self) -> tuple[list, np.ndarray]:
@@ -157,12 +197,17 @@ class SearchIndex:
         if self._lexical is None:
             self._lexical = self._build_lexical()
         lex = self._lexical
-        scores = np.zeros(len(lex.ids), dtype=np.float32)
+        n = len(lex.ids)
+        scores = np.zeros(n, dtype=np.float32)
         for term, qtf in Counter(index_terms(query)).items():
             posting = lex.postings.get(term)
             if posting is not None:
+                df = len(posting[0])  # masked slots still count until the next full build
+                idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
                 weight = self.params.bigram_weight if term[0] == "#" else 1.0
-                scores[posting[0]] += weight * lex.idf[term] * posting[1] * (1 + 0.5 * (qtf - 1))
+                scores[posting[0]] += weight * idf * posting[1] * (1 + 0.5 * (qtf - 1))
+        if lex.changed:
+            scores[~lex.alive] = 0.0
         return lex.ids, scores
 
     def dense_scores(self, query: str, query_vector: np.ndarray | None = None) -> tuple[list, np.ndarray]:

@@ -13,6 +13,8 @@ def fake_embedder(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     embeddings._default = None
     queries._indexes.clear()
+    queries._versions.clear()
     yield
     embeddings._default = None
     queries._indexes.clear()
+    queries._versions.clear()

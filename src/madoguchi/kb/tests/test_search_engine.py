@@ -85,3 +85,17 @@ def test_removed_documents_are_no_longer_found():
     index.add(DOCS)
     index.remove([1])
     assert 1 not in {h.id for h in index.search("返品", mode="lexical")}
+
+
+def test_adding_and_replacing_documents_updates_the_live_postings():
+    index = SearchIndex()
+    index.add(DOCS)
+    index.search("返品", mode="lexical")
+    built = index._lexical
+    index.add([Doc(6, "ポイントの有効期限", "1年です", "ja"), Doc(1, "配送について", "3日で届きます", "ja")])
+    assert index._lexical is built  # no full rebuild for a few changes
+    assert index.search("ポイント", mode="lexical")[0].id == 6
+    assert index.search("配送", mode="lexical")[0].id == 1
+    assert 1 not in {h.id for h in index.search("返品したい商品", mode="lexical")}
+    index.remove([6])
+    assert index.search("ポイント", mode="lexical") == []
