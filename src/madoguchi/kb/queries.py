@@ -15,11 +15,18 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, F, Max, Prefetch, QuerySet
 from django.http import Http404
 
 from madoguchi.accounts.models import User
-from madoguchi.kb.models import Article, ArticleStatus, ArticleVector, Category, KbState
+from madoguchi.kb.models import (
+    Article,
+    ArticleStatus,
+    ArticleVector,
+    ArticleVote,
+    Category,
+    KbState,
+)
 from madoguchi.kb.search import Doc, SearchIndex, analyze, index_terms, passage_text
 from madoguchi.text.embeddings import get_embedder
 
@@ -219,3 +226,17 @@ def translations_of(article: Article) -> list[Article]:
     if article.translation_group is None:
         return []
     return list(_published(article.workspace_id).filter(translation_group=article.translation_group).exclude(pk=article.pk))
+
+
+def read_a_lot_help_little(workspace_id: int, *, min_views: int = 20, limit: int = 10) -> list[Article]:
+    """Published articles many people read but few found helpful: the ones to fix first."""
+    from django.db.models import ExpressionWrapper, FloatField
+
+    votes = F("helpful_yes") + F("helpful_no")
+    return list(
+        _published(workspace_id)
+        .filter(views__gte=min_views, helpful_no__gt=0)
+        .annotate(ratio=ExpressionWrapper(F("helpful_yes") * 1.0 / votes, output_field=FloatField()))
+        .order_by("ratio", "-views")
+        .prefetch_related(Prefetch("votes", queryset=ArticleVote.objects.filter(helpful=False).exclude(comment="").order_by("-created_at"), to_attr="complaints"))[:limit]
+    )

@@ -35,7 +35,10 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "kb/index.html",
-        {"articles": rows, "q": q, "status": status, "statuses": ArticleStatus.choices, "embed_done": done, "embed_total": total},
+        {
+            "articles": rows, "q": q, "status": status, "statuses": ArticleStatus.choices, "embed_done": done, "embed_total": total,
+            "to_fix": queries.read_a_lot_help_little(user.workspace_id) if user.has_role("manager") else [],
+        },
     )
 
 

@@ -109,3 +109,16 @@ def test_translations_link_to_each_other_on_the_help_site(imported, client):
 def test_the_language_switch_filters_the_home_page(imported, client):
     page = client.get(f"/help/{imported.brand.pk}/?lang=en", **BROWSER).content.decode()
     assert "How do I delete my account?" in page and "営業時間" not in page
+
+
+def test_managers_see_articles_read_a_lot_that_help_little(imported, client_for):
+    bad = Article.objects.get(external_id="ja-2")
+    good = Article.objects.get(external_id="ja-3")
+    Article.objects.filter(pk__in=[bad.pk, good.pk]).update(views=100)
+    actions.do_vote(bad, visitor="v1", helpful=False, comment="手順が古い")
+    actions.do_vote(good, visitor="v1", helpful=True)
+    actions.do_vote(good, visitor="v2", helpful=False)
+    page = client_for(imported.manager).get("/kb/").content.decode()
+    section = page.split("Read a lot, helps little")[1].split("</section>")[0]
+    assert section.index(bad.title) < section.index(good.title) and "手順が古い" in section
+    assert "Read a lot, helps little" not in client_for(imported.agent).get("/kb/").content.decode()
