@@ -1,4 +1,4 @@
-"""Keeping a mailbox in sync over IMAP (RFC 3501), by polling from the worker.
+"""Keeping a mailbox in sync over IMAP (RFC 3501): polling from the worker clock, IDLE on request.
 
 Account settings (`ChannelAccount.config`; the password in `secrets["imap_password"]`):
 
@@ -9,6 +9,9 @@ Account settings (`ChannelAccount.config`; the password in `secrets["imap_passwo
     imap_move_to               target folder for "move"
     max_message_bytes          bigger mail is quarantined with its headers only (default 25 MB)
     tls_ca_file                a CA bundle for a private server's certificate
+    poll_seconds               how often the clock queues a sync (default 60)
+    imap_idle_seconds          opt-in IDLE (RFC 2177): after each sync the worker waits up to
+                               this long (at most 300) and fetches new mail the moment it lands
 
 Where we are is `config["imap_state"] = {"uidvalidity", "last_uid"}`: UIDs only grow within one
 UIDVALIDITY, so fetching `last_uid+1:*` never skips or repeats mail across restarts. `UID FETCH
@@ -27,8 +30,10 @@ import datetime as dt
 import imaplib
 import logging
 import re
+import select
 import socket
 import ssl
+import time
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -281,6 +286,68 @@ def sync(account: ChannelAccount, *, limit: int | None = None) -> SyncReport:
         raise SyncError(f"IMAP: {_text(exc)}") from exc
     finally:
         _logout(conn)
+    return report
+
+
+def idle(conn: imaplib.IMAP4, seconds: float) -> bool:
+    """Wait in IDLE (RFC 2177) up to `seconds`; True as soon as the server announces new mail.
+
+    The socket is watched with select() rather than a read timeout: a timed-out read leaves
+    imaplib's buffered file unusable. Servers drop an IDLE after 30 minutes: keep `seconds` lower.
+    """
+    if "IDLE" not in conn.capabilities:
+        return False
+    tag = conn._new_tag()  # imaplib has no IDLE command of its own (before Python 3.14)
+    conn.send(tag + b" IDLE\r\n")
+    if not conn.readline().startswith(b"+"):
+        raise SyncError("IMAP: the server refused IDLE")
+    deadline = time.monotonic() + seconds
+    announced = False
+    try:
+        while not announced:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            readable, _, _ = select.select([conn.sock], [], [], remaining)
+            if not readable:
+                break
+            line = conn.readline()
+            if not line:
+                raise imaplib.IMAP4.abort("connection closed during IDLE")
+            announced = bool(re.match(rb"\* \d+ (EXISTS|RECENT)", line))
+    finally:
+        conn.send(b"DONE\r\n")
+        while True:
+            line = conn.readline()
+            if not line:
+                raise imaplib.IMAP4.abort("connection closed ending IDLE")
+            if line.startswith(tag):
+                break
+    return announced
+
+
+def sync_and_wait(account: ChannelAccount, seconds: float) -> SyncReport:
+    """Sync, then wait in IDLE up to `seconds` and sync again as soon as mail arrives.
+
+    One wake-up per call: the worker is then free again, and the clock queues the next round.
+    """
+    report = sync(account)
+    conn = connect(account)
+    try:
+        _select(conn, str(account.config.get("imap_folder") or "INBOX"))
+        # Mail that arrived between the sync and the SELECT is not announced in IDLE: look first.
+        last_uid = int((account.config.get("imap_state") or {}).get("last_uid") or 0)
+        arrived = bool(_uids_after(conn, last_uid)) or idle(conn, seconds)
+    except (imaplib.IMAP4.abort, OSError) as exc:
+        raise SyncError(f"IMAP: connection lost in IDLE ({_text(exc)})") from exc
+    finally:
+        _logout(conn)
+    if arrived:
+        more = sync(account)
+        report.fetched += more.fetched
+        for key, value in more.outcomes.items():
+            report.outcomes[key] = report.outcomes.get(key, 0) + value
+        report.last_uid = more.last_uid or report.last_uid
     return report
 
 

@@ -15,6 +15,7 @@ from madoguchi.connectors.models import ChannelAccount, ChannelKind
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 60
+MAX_IDLE_SECONDS = 300  # well inside the sync lease (10 min) and IDLE's 29-minute limit
 
 
 def _due(account: ChannelAccount, now: dt.datetime) -> bool:
@@ -58,7 +59,11 @@ def sync_mailbox(account_id: int) -> dict[str, object]:
         return {"skipped": "another worker is syncing this mailbox"}
     now = timezone.now()
     try:
-        report = imap.sync(account)
+        # Opt-in IDLE: this worker stays with the mailbox a while, so new mail lands in seconds.
+        idle_seconds = min(float(account.config.get("imap_idle_seconds") or 0), MAX_IDLE_SECONDS)
+        report = (
+            imap.sync_and_wait(account, idle_seconds) if idle_seconds > 0 else imap.sync(account)
+        )
     except imap.SyncError as exc:
         logger.warning("mailbox %s: %s", account.pk, exc)
         ChannelAccount.objects.filter(pk=account.pk).update(

@@ -170,3 +170,49 @@ def test_an_unreachable_server_names_the_step_that_failed(synced) -> None:
     synced.save()
     with pytest.raises(imap.SyncError, match="does not resolve"):
         imap.check(synced)
+
+
+def test_idle_wakes_up_when_mail_arrives(synced, dovecot, imap_user) -> None:
+    import threading
+
+    conn = imap.connect(synced)
+    imap._select(conn, "INBOX")
+    result: list[bool] = []
+    waiter = threading.Thread(target=lambda: result.append(imap.idle(conn, 60)))
+    waiter.start()
+    dovecot.append(_mail(1), user=imap_user)  # from another connection, like a delivery
+    waiter.join(timeout=90)
+    conn.logout()
+    assert result == [True]
+
+
+def test_idle_returns_false_when_nothing_arrives(synced) -> None:
+    conn = imap.connect(synced)
+    imap._select(conn, "INBOX")
+    assert imap.idle(conn, 0.2) is False
+    assert conn.noop()[0] == "OK"  # the connection is still usable after IDLE
+    conn.logout()
+
+
+def test_sync_and_wait_fetches_mail_that_arrives_while_idling(
+    synced, dovecot, imap_user, monkeypatch
+) -> None:
+    import threading
+
+    dovecot.append(_mail(1), user=imap_user)
+    real_sync, deliveries = imap.sync, []
+
+    def sync_then_deliver(account):
+        report = real_sync(account)
+        if not deliveries:  # new mail lands only after the first sync
+            deliveries.append(
+                threading.Thread(target=lambda: dovecot.append(_mail(2), user=imap_user))
+            )
+            deliveries[0].start()
+        return report
+
+    monkeypatch.setattr(imap, "sync", sync_then_deliver)
+    report = imap.sync_and_wait(synced, 120)  # returns at the wake-up, not after 120 s
+    deliveries[0].join(timeout=60)
+    assert report.fetched == 2
+    assert _ids(synced) == ["m1@example.com", "m2@example.com"]
