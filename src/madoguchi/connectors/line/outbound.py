@@ -56,11 +56,17 @@ def _token_is_fresh(raw: dict, now: dt.datetime) -> bool:
 def reply_mode(conversation: Conversation) -> Literal["reply", "push"] | None:
     """What an agent's reply on this LINE conversation would use now: "reply" (free), "push"
     (billed), or None when the conversation is not on LINE. For the composer to show."""
-    from madoguchi.inbox.models import Direction
+    from madoguchi.inbox.models import Direction, Message
 
     if conversation.channel_account.kind != "line":
         return None
-    last = conversation.messages.exclude(direction=Direction.NOTE).order_by("-id").only("direction", "raw").first()
+    last = (
+        Message.objects.filter(conversation=conversation)
+        .exclude(direction=Direction.NOTE)
+        .order_by("-id")
+        .only("direction", "raw")
+        .first()
+    )
     if last is None or last.direction != Direction.INBOUND:
         return "push"  # the token of the last customer message is spent (or there is none)
     return "reply" if _token_is_fresh(last.raw or {}, timezone.now()) else "push"

@@ -21,7 +21,7 @@ import functools
 import html
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,7 +130,7 @@ def _newer(a: str, b: str) -> str:
 class Page:
     """One page of a timeline, newest first, as items ready to ingest."""
 
-    items: list[tuple[str, Callable[[], InboundItem], str]]  # (id, build item, raw JSON)
+    items: Sequence[tuple[str, Callable[[], InboundItem], str]]  # (id, build item, raw JSON)
     newest_id: str
     next_token: str
     reached_cursor: bool  # the page went back to ids we already have

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -41,7 +42,7 @@ def account(cast, fake) -> ChannelAccount:
 
 
 def post(account: ChannelAccount, body: bytes, signature: str | None):
-    headers = {} if signature is None else {"HTTP_X_LINE_SIGNATURE": signature}
+    headers: dict[str, Any] = {} if signature is None else {"HTTP_X_LINE_SIGNATURE": signature}
     return Client(enforce_csrf_checks=True).post(f"/connectors/line/{account.pk}/webhook/", data=body, content_type="application/json", **headers)
 
 

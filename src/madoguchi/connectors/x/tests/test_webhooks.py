@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -41,7 +42,7 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def post(account: ChannelAccount, body: bytes, sig: str | None):
-    headers = {} if sig is None else {"HTTP_X_TWITTER_WEBHOOKS_SIGNATURE": sig}
+    headers: dict[str, Any] = {} if sig is None else {"HTTP_X_TWITTER_WEBHOOKS_SIGNATURE": sig}
     return Client(enforce_csrf_checks=True).post(f"/connectors/x/{account.pk}/webhook/", data=body, content_type="application/json", **headers)
 
 
