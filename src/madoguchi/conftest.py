@@ -76,6 +76,12 @@ def _make_cast() -> Cast:
     return Cast(ws, users[Role.ADMIN], users[Role.MANAGER], users[Role.AGENT], agent2, team, brand, account, ws_b, agent_b, account_b)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Argon2 is deliberately slow; tests that are not about hashing use a fast hasher."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def cast(db) -> Cast:
     return _make_cast()

@@ -17,9 +17,9 @@ from madoguchi.contacts.api import router as contacts_router
 from madoguchi.inbox.actions import InboxError
 from madoguchi.inbox.api import router as inbox_router
 from madoguchi.ingest.api import router as ingest_router
-from madoguchi.listening.api import router as listening_router
 from madoguchi.kb.actions import KbError
 from madoguchi.kb.api import router as kb_router
+from madoguchi.listening.api import router as listening_router
 from madoguchi.webhooks.api import router as webhooks_router
 
 api = NinjaAPI(

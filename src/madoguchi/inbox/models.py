@@ -120,7 +120,10 @@ class Message(models.Model):
     """One item in a conversation: inbound, outbound or an internal note."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: msg_conv_idx (conversation, id) serves every lookup by conversation.
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=4, choices=Direction.choices)
     channel_account = models.ForeignKey(
         ChannelAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
