@@ -66,6 +66,29 @@ def article(request: HttpRequest, article_id: int) -> HttpResponse:
     )
 
 
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+@role_required("manager")
+def import_file(request: HttpRequest) -> HttpResponse:
+    """Upload a JSON Lines or CSV file of articles; shows the summary and each bad row."""
+    user: User = request.user  # type: ignore[assignment]
+    result = None
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            messages.error(request, _("Choose a file to import."))
+        elif upload.size > MAX_IMPORT_BYTES:
+            messages.error(request, _("The file is larger than %(mb)s MB.") % {"mb": MAX_IMPORT_BYTES // 2**20})
+        else:
+            status = request.POST.get("status", ArticleStatus.PUBLISHED)
+            status = status if status in (ArticleStatus.DRAFT, ArticleStatus.PUBLISHED) else ArticleStatus.DRAFT
+            result = actions.do_import(
+                user.workspace, actions.parse_rows(upload.read(), upload.name or ""), actor=user, status=status
+            )
+    return render(request, "kb/import.html", {"result": result})
+
+
 @require_POST
 @role_required("agent")
 def set_status(request: HttpRequest, article_id: int) -> HttpResponse:

@@ -122,3 +122,17 @@ def test_managers_see_articles_read_a_lot_that_help_little(imported, client_for)
     section = page.split("Read a lot, helps little")[1].split("</section>")[0]
     assert section.index(bad.title) < section.index(good.title) and "手順が古い" in section
     assert "Read a lot, helps little" not in client_for(imported.agent).get("/kb/").content.decode()
+
+
+def test_a_manager_uploads_a_file_and_sees_the_bad_rows(cast, client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = FIXTURE.read_bytes() + b'{"title": "no id"}\n'
+    client = client_for(cast.manager)
+    client.get("/kb/import/")
+    token = client.cookies["csrftoken"].value
+    res = client.post("/kb/import/", {"file": SimpleUploadedFile("faq.jsonl", data), "status": "published"}, HTTP_X_CSRFTOKEN=token)
+    html = res.content.decode()
+    assert "7 created" in html and "external_id is missing" in html
+    assert Article.objects.filter(workspace=cast.ws, status=ArticleStatus.PUBLISHED).count() == 7
+    assert client_for(cast.agent).get("/kb/import/").status_code == 403
