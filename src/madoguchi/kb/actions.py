@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,8 +55,14 @@ class KbError(ValueError):
     """A knowledge-base request refused, with a message for the person who made it."""
 
 
+_quiet = threading.local()
+
+
 def _bump_index(workspace_id: int) -> None:
     """Tell every process that the published set changed (after commit), and queue embedding."""
+    if getattr(_quiet, "workspaces", None) is not None:
+        _quiet.workspaces.add(workspace_id)  # an import bumps once at its end
+        return
 
     def bump() -> None:
         state, _created = KbState.objects.get_or_create(workspace_id=workspace_id)
@@ -330,8 +337,24 @@ def do_import(
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Create or update articles by external_id; a bad row is reported and skipped, never fatal."""
+    _quiet.workspaces = set()
+    try:
+        return _import_rows(workspace, rows, actor=actor, status=status, progress=progress)
+    finally:
+        touched, _quiet.workspaces = _quiet.workspaces, None
+        for workspace_id in touched:
+            _bump_index(workspace_id)
+
+
+def _import_rows(
+    workspace: Workspace,
+    rows: Iterable[tuple[int, dict | str]],
+    *,
+    actor: User | None,
+    status: str,
+    progress: Callable[[int], None] | None,
+) -> ImportResult:
     result = ImportResult()
-    changed_published = False
     for count, (line, raw) in enumerate(rows, start=1):
         if progress is not None:
             progress(count)
@@ -356,7 +379,6 @@ def do_import(
                         category=category, external_id=external_id, author=actor, status=status,
                     )
                     result.created += 1
-                    changed_published |= status == ArticleStatus.PUBLISHED
                 else:
                     before = (article.title, article.body, article.category_id, article.language)
                     after = (row.get("title", "").strip(), row.get("body", "").strip(), category.pk if category else None, row.get("language") or article.language)

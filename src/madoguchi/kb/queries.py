@@ -162,6 +162,17 @@ def search(workspace_id: int, q: str, *, limit: int = 10, lang: str = "", mode: 
     return [Result(articles[h.id], h.score, snippet(articles[h.id].body, terms)) for h in hits if h.id in articles]
 
 
+def related_articles(article: Article, *, limit: int = 5) -> list[Article]:
+    """Published articles close to this one, found with its own stored vector (no model call)."""
+    index = search_index(article.workspace_id)
+    vector = index._vectors.get(article.pk)
+    mode = "hybrid" if vector is not None else "lexical"
+    hits = index.search(article.title, limit=limit + 1, lang=article.language, mode=mode, query_vector=vector)  # type: ignore[arg-type]
+    ids = [h.id for h in hits if h.id != article.pk][:limit]
+    found = Article.objects.in_bulk(ids)
+    return [found[i] for i in ids if i in found]
+
+
 def suggestions_for_conversation(conversation, *, limit: int = 5) -> list[Result]:
     """Articles for the customer's latest inbound message in a conversation."""
     from madoguchi.inbox import queries as inbox_queries

@@ -245,7 +245,7 @@ def public_article(request: HttpRequest, article_id: int, slug: str = "") -> Htt
     visitor, fresh = _visitor(request)
     if not _is_bot(request):
         actions.do_record_view(a)
-    related = [r for r in queries.search(a.workspace_id, a.title, limit=6, lang=a.language) if r.article.pk != a.pk][:5]
+    related = queries.related_articles(a)
     voted = a.votes.filter(visitor=visitor).exists() if not fresh else False
     translations = queries.translations_of(a)
     response = render(

@@ -123,3 +123,14 @@ def test_publishing_updates_search_without_rebuilding_from_scratch(cast):
     assert queries.search(cast.ws.pk, "ポイント")[0].article == article
     actions.do_set_status(article, ArticleStatus.ARCHIVED, actor=cast.manager)
     assert all(r.article != article for r in queries.search(cast.ws.pk, "ポイント"))
+
+
+def test_an_import_queues_one_embedding_pass_not_one_per_row(cast, django_capture_on_commit_callbacks, monkeypatch):
+    from madoguchi.kb import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks, "enqueue_embedding", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        _import(cast)
+    assert queued == [cast.ws.pk]
+    assert KbState.objects.get(workspace=cast.ws).index_version == 1

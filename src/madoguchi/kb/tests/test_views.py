@@ -136,3 +136,13 @@ def test_a_manager_uploads_a_file_and_sees_the_bad_rows(cast, client_for):
     assert "7 created" in html and "external_id is missing" in html
     assert Article.objects.filter(workspace=cast.ws, status=ArticleStatus.PUBLISHED).count() == 7
     assert client_for(cast.agent).get("/kb/import/").status_code == 403
+
+
+def test_related_articles_use_the_articles_own_vector(imported, client):
+    from madoguchi.kb.tasks import embed_articles
+
+    embed_articles.call(imported.ws.pk)
+    article = Article.objects.get(external_id="en-1")
+    page = client.get(f"/help/a/{article.pk}/", **BROWSER).content.decode()
+    related = page.split("Related articles")[1]
+    assert "How can I reset my password?" in related and "How do I delete my account?" not in related
