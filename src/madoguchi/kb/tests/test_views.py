@@ -146,3 +146,8 @@ def test_related_articles_use_the_articles_own_vector(imported, client):
     page = client.get(f"/help/a/{article.pk}/", **BROWSER).content.decode()
     related = page.split("Related articles")[1]
     assert "How can I reset my password?" in related and "How do I delete my account?" not in related
+
+
+def test_instant_search_returns_only_the_result_list(imported, client):
+    html = client.get(f"/help/{imported.brand.pk}/search/", {"q": "shipping", "partial": "1"}, **BROWSER).content.decode()
+    assert html.lstrip().startswith("<ul") and "What are your shipping costs?" in html and "<html" not in html
