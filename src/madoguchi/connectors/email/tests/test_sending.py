@@ -215,3 +215,18 @@ def test_the_connection_check_names_the_step_that_failed(mailbox) -> None:
         mailbox.secrets["smtp_password"] = "wrong"
         with pytest.raises(TemporaryError, match="SMTP login refused: 535"):
             check(mailbox)
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("返品について", "Re: 返品について [#7]"),
+        ("Re: 返品について [#7]", "Re: 返品について [#7]"),
+        ("RE: 返品\r\nBcc: victim@example.com", "RE: 返品 Bcc: victim@example.com [#7]"),
+        ("", "Re: [#7]"),
+    ],
+)
+def test_reply_subjects_never_stack_prefixes_or_break_lines(subject: str, expected: str) -> None:
+    from madoguchi.connectors.email.outbound import reply_subject
+
+    assert reply_subject(subject, 7) == expected
