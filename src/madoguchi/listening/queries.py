@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections import Counter
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
@@ -142,3 +144,43 @@ def export_rules(workspace) -> str:
             data["active"] = False
         rules.append(data)
     return yaml.safe_dump({"rules": rules}, allow_unicode=True, sort_keys=False)
+
+
+# Pictographs, dingbats, symbols and flags: what people call emoji.
+_EMOJI_RE = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\U0001f1e6-\U0001f1ff]")
+
+
+def _emoji_count(text: str) -> int:
+    return len(_EMOJI_RE.findall(text))
+
+
+@dataclass
+class Author:
+    """The poster as an agent should read them before answering: history, reach and habits."""
+
+    posts: list[Post]
+    conversations: list
+    followers: int | None
+    languages: list[tuple[str, int]]
+    emoji_per_post: float
+
+
+def author_of(user: User, post: Post) -> Author:
+    """The post author's earlier captured posts and conversations (this workspace only) and their habits."""
+    from madoguchi.inbox.models import Conversation
+
+    posts = list(
+        Post.objects.filter(workspace_id=user.workspace_id, contact_id=post.contact_id)
+        .exclude(pk=post.pk)
+        .select_related("matched_rule")
+        .order_by("-created_at")[:20]
+    )
+    conversations = list(
+        Conversation.objects.filter(workspace_id=user.workspace_id, contact_id=post.contact_id)
+        .select_related("channel_account")
+        .order_by("-last_message_at")[:10]
+    )
+    everything = [post, *posts]
+    languages = Counter(p.language or "?" for p in everything).most_common()
+    emoji = sum(_emoji_count(p.text) for p in everything) / len(everything)
+    return Author(posts, conversations, post.identity.followers, languages, round(emoji, 1))

@@ -51,6 +51,15 @@ def stream(request: HttpRequest) -> HttpResponse:
     )
 
 
+@role_required("agent")
+def post(request: HttpRequest, post_id: int) -> HttpResponse:
+    """One post with its author beside it: earlier posts, conversations, reach and habits. Opening it marks it seen."""
+    user: User = request.user  # type: ignore[assignment]
+    item = queries.access_post(user, post_id)
+    actions.do_mark_post_seen(item, user)
+    return render(request, "listening/post.html", {"post": item, "author": queries.author_of(user, item)})
+
+
 @require_POST
 @role_required("agent")
 def respond(request: HttpRequest, post_id: int) -> HttpResponse:

@@ -132,3 +132,17 @@ def test_manager_previews_then_saves_rules(cast, posts, client_for):
 def test_bad_rules_yaml_is_refused_with_a_message(cast, rules, client_for):
     page = csrf_post(client_for(cast.manager), "/listening/rules/", {"yaml": "rules: [ {name: x} ]", "do": "save"}, follow=True)
     assert "needs accounts, any_of or all_of" in page.content.decode()
+
+
+def test_opening_a_post_shows_the_author_and_marks_it_seen(cast, rules, client_for):
+    first = capture(cast, "iphone colours? 😀😀", "t1")
+    item = InboundItem(
+        external_id="t2", author=InboundAuthor(external_id="a-t1", handle="user_t1", followers=321),
+        text="iphone still broken 😡", created_at=timezone.now(), public=True, route="stream",
+    )
+    second = do_ingest(cast.account, item).post
+    page = client_for(cast.agent).get(f"/listening/p/{second.pk}/").content.decode()
+    assert first.text in page and "321" in page and "Emoji per post" in page
+    second.refresh_from_db()
+    assert second.status == Post.Status.SEEN
+    assert client_for(cast.agent_b).get(f"/listening/p/{second.pk}/").status_code == 404
