@@ -263,3 +263,12 @@ def test_text_longer_than_line_allows_is_refused_before_sending(fake, account):
     with pytest.raises(PermanentError, match="5000"):
         outbound.adapter.send(account, OutboundMessage(idempotency_key="mdg-4", text="あ" * 5001, recipient=USER))
     assert not fake.requests
+
+
+def test_nothing_is_dropped_when_the_workspace_has_listening_rules(cast, fake, account):
+    from madoguchi.listening.actions import do_save_rule
+
+    do_save_rule(cast.ws, cast.brand, {"name": "product names", "any_of": ["acmephone"]})
+    events = [fake.follow_event(USER), fake.text_event(USER, "こんにちは"), fake.sticker_event(USER), fake.unfollow_event(USER)]
+    assert deliver(fake, account, events) == [{"created": 4, "duplicate": 0, "quarantined": 0}]
+    assert Message.objects.filter(channel_account=account).count() == 4

@@ -295,3 +295,14 @@ def test_the_clock_task_polls_dms_when_enabled(fake, account):
     fake.post("222", "@AcmeSupport hi")
     assert tasks.poll_mentions.call() == {"polled": 2}
     assert Message.objects.filter(channel_account=account).count() == 2
+
+
+def test_mentions_and_dms_are_kept_when_the_workspace_has_listening_rules(cast, fake, account):
+    from madoguchi.listening.actions import do_save_rule
+
+    do_save_rule(cast.ws, cast.brand, {"name": "product names", "any_of": ["acmephone"]})
+    fake.post("111", "@AcmeSupport 届きません")
+    fake.dm("222", "DMです")
+    inbound.do_poll_mentions(account, force=True)
+    inbound.do_poll_dms(ChannelAccount.objects.get(pk=account.pk), force=True)
+    assert Message.objects.filter(channel_account=account).count() == 2
