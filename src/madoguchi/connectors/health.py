@@ -44,8 +44,11 @@ def do_record_channel_error(account: ChannelAccount, reason: str, *, disconnecte
         update_config(account, mark)
 
 
-def do_record_channel_ok(account: ChannelAccount, *, received: bool = False, sent: bool = False) -> None:
-    """A call to the platform succeeded: the account works again."""
+def do_record_channel_ok(
+    account: ChannelAccount, *, received: bool = False, sent: bool = False, reconnect: bool = True
+) -> None:
+    """A call to the platform succeeded: the account works again. A signed webhook proves only the
+    webhook secret, not the API token, so receivers pass `reconnect=False`."""
     now = timezone.now()
     fields: dict[str, Any] = {}
     if received:
@@ -56,7 +59,7 @@ def do_record_channel_ok(account: ChannelAccount, *, received: bool = False, sen
         ChannelAccount.objects.filter(pk=account.pk).update(**fields)
         for name, value in fields.items():
             setattr(account, name, value)
-    if (account.config or {}).get("health"):
+    if reconnect and (account.config or {}).get("health"):
         update_config(account, lambda config: config.pop("health", None))
 
 

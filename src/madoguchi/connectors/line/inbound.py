@@ -104,13 +104,13 @@ def do_accept_delivery(account: ChannelAccount, body: bytes) -> int:
         return 0
     if not delivery.events:
         # The console's "Verify" button sends an empty list: the endpoint answers, nothing to store.
-        health.do_record_channel_ok(account, received=True)
+        health.do_record_channel_ok(account, received=True, reconnect=False)
         return 0
     tasks.process_delivery.enqueue(account.pk, body.decode("utf-8", errors="replace"))
     return len(delivery.events)
 
 
-def _identity(client: LineClient | None, source: Source | None) -> InboundAuthor:
+def _identity(account: ChannelAccount, client: LineClient | None, source: Source | None) -> InboundAuthor:
     if source is None:
         return InboundAuthor(external_id="line-unknown")
     user_id = source.userId or source.groupId or source.roomId or "line-unknown"
@@ -121,6 +121,10 @@ def _identity(client: LineClient | None, source: Source | None) -> InboundAuthor
         except LineAPIError as exc:
             # 404: the user has not added the bot as a friend (or blocked it); the message still counts.
             logger.info("LINE profile of %s unavailable: %s", source.userId, exc)
+            if exc.status == 401:  # the token expired: say so now, not at the next reply
+                health.do_record_channel_error(
+                    account, f"LINE refused the channel access token (401): {exc.message}", disconnected=True
+                )
     if profile is None:
         return InboundAuthor(external_id=user_id)
     return InboundAuthor(
@@ -148,10 +152,10 @@ def _fetch_content(client: LineClient | None, message: dict[str, Any]) -> tuple[
     return [InboundAttachment(filename=name[:255], content_type=content_type, content=content)], ""
 
 
-def event_item(event: Event, raw: dict[str, Any], client: LineClient | None) -> InboundItem:
+def event_item(account: ChannelAccount, event: Event, raw: dict[str, Any], client: LineClient | None) -> InboundItem:
     """One webhook event as a normalized item (profile and media fetched through `client`)."""
     source = event.source
-    author = _identity(client, source)
+    author = _identity(account, client, source)
     created_at = dt.datetime.fromtimestamp(event.timestamp / 1000, tz=dt.UTC)
     # Group and room chats are one conversation each; a 1:1 chat threads by the contact.
     thread_id = (source.groupId or source.roomId) if source else ""
@@ -210,7 +214,7 @@ def process_delivery(account: ChannelAccount, body: str, *, client: LineClient |
                 if _already_stored(account, event):
                     counts["duplicate"] += 1
                     continue
-                result = ingest.do_ingest(account, event_item(event, raw, client))
+                result = ingest.do_ingest(account, event_item(account, event, raw, client))
             except Exception as exc:  # one bad event must not lose the others
                 logger.exception("LINE event could not be ingested")
                 ingest.do_quarantine(account, f"LINE event: {type(exc).__name__}: {exc}"[:5000], json.dumps(raw))
@@ -223,7 +227,7 @@ def process_delivery(account: ChannelAccount, body: str, *, client: LineClient |
     finally:
         if own_client:
             client.close()
-    health.do_record_channel_ok(account, received=True)
+    health.do_record_channel_ok(account, received=True, reconnect=False)
     return counts
 
 

@@ -120,5 +120,5 @@ def do_receive_activity(account: ChannelAccount, body: bytes) -> dict[str, int]:
             counts["quarantined"] += 1
             continue
         counts["created" if result.created else "duplicate"] += 1
-    health.do_record_channel_ok(account, received=True)
+    health.do_record_channel_ok(account, received=True, reconnect=False)
     return counts

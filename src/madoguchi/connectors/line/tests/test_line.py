@@ -272,3 +272,14 @@ def test_nothing_is_dropped_when_the_workspace_has_listening_rules(cast, fake, a
     events = [fake.follow_event(USER), fake.text_event(USER, "こんにちは"), fake.sticker_event(USER), fake.unfollow_event(USER)]
     assert deliver(fake, account, events) == [{"created": 4, "duplicate": 0, "quarantined": 0}]
     assert Message.objects.filter(channel_account=account).count() == 4
+
+
+def test_an_expired_token_is_noticed_on_arrival_and_a_webhook_does_not_hide_it(cast, fake, account):
+    fake.access_token = "rotated"  # the profile fetch now gets 401
+    deliver(fake, account, [fake.text_event(USER, "hi")])
+    assert Message.objects.filter(channel_account=account).exists()  # the message is kept
+    account.refresh_from_db()
+    assert health.channel_state(account) == "disconnected"
+    deliver(fake, account, [fake.text_event(USER, "still there?")])  # signed with the secret only
+    account.refresh_from_db()
+    assert health.channel_state(account) == "disconnected"
