@@ -9,6 +9,7 @@ Account settings (`ChannelAccount.config`; passwords in `secrets`):
     smtp_timeout              seconds, default 30
     tls_ca_file               a CA bundle for a private mail server's certificate
     signature                 appended below the reply after the "-- " separator
+    signatures                {"ja": "...", "en": "..."}: per conversation language, else `signature`
 
 Threading (RFC 5322 §3.6.4): In-Reply-To is the customer's message we answer, References its
 References plus it. The Message-ID is made from the outbox idempotency key, so a resend after a
@@ -98,7 +99,10 @@ def build_message(account: ChannelAccount, message: OutboundMessage) -> EmailMes
         raise PermanentError(f"not an email address: {message.recipient!r}")
     context = mailthread.reply_context(account, message.idempotency_key, message.in_reply_to)
     text = message.text.replace("\r\n", "\n")
-    signature = str(config.get("signature") or "").replace("\r\n", "\n").strip()
+    by_language = config.get("signatures") if isinstance(config.get("signatures"), dict) else {}
+    language = (context.language or "").split("-")[0].lower()
+    signature = str(by_language.get(language) or config.get("signature") or "")
+    signature = signature.replace("\r\n", "\n").strip()
     if signature:
         text = f"{text.rstrip()}\n\n-- \n{signature}\n"
     # U+FF5E (cp932's wave dash) and friends are fine in UTF-8; no ISO-2022-JP, so nothing is lost.

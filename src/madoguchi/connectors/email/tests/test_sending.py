@@ -230,3 +230,24 @@ def test_reply_subjects_never_stack_prefixes_or_break_lines(subject: str, expect
     from madoguchi.connectors.email.outbound import reply_subject
 
     assert reply_subject(subject, 7) == expected
+
+
+def test_the_signature_follows_the_conversations_language(cast, mailbox) -> None:
+    with SmtpServer() as smtp:
+        _use(mailbox, smtp, signature="Acme Support", signatures={"ja": "アクメ サポート窓口"})
+        reply = _reply(cast, mailbox)  # the customer wrote in Japanese
+        english = _reply(
+            cast,
+            mailbox,
+            text="Thanks!",
+            raw=b"From: a@example.com\r\nSubject: refund\r\nMessage-ID: <en-1@example.com>\r\n\r\n"
+            b"Hello, I would like a refund for my order please.",
+        )
+        deliver_outbox.call(reply.outbox.pk)
+        deliver_outbox.call(english.outbox.pk)
+    texts = [
+        message_from_bytes(m.content, policy=policy.default).get_body(("plain",)).get_content()
+        for m in smtp.messages
+    ]
+    assert "-- \r\nアクメ サポート窓口" in texts[0]
+    assert "-- \r\nAcme Support" in texts[1]
