@@ -92,3 +92,18 @@ def test_replay_refuses_unknown_workspace_or_file(cast, tmp_path):
         run("replay", "x.jsonl", "--workspace", "Nope")
     with pytest.raises(CommandError, match="no such file"):
         run("replay", str(tmp_path / "missing.jsonl"), "--workspace", "Acme")
+
+
+def test_demo_day_replays_into_a_triaged_stream(cast):
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    ChannelAccount.objects.create(workspace=cast.ws, brand=cast.brand, kind="x", name="Acme on X")
+    run("rules", "import", str(fixtures / "demo_rules.yaml"), "--workspace", "Acme")
+    out = run("replay", str(fixtures / "demo_day.jsonl"), "--workspace", "Acme")
+    captured = Post.objects.filter(workspace=cast.ws, conversation__isnull=True)
+    assert captured.count() > 150
+    dropped = int(out.split("dropped (matched no rule): ")[1].split()[0].replace(",", ""))
+    assert dropped >= 30  # the everyday chatter
+    assert captured.filter(urgency=2).exists() and captured.filter(kind="praise").exists()
+    assert Conversation.objects.filter(workspace=cast.ws).exists()  # mentions of own accounts
