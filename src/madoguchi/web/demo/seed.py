@@ -55,7 +55,21 @@ def seed_demo() -> Demo:
         brand = Brand.objects.get(workspace=ws)
         for kind, name in DEMO_ACCOUNTS:
             ChannelAccount.objects.create(workspace=ws, brand=brand, kind=kind, name=name, handle=name, config={"simulated": True})
+        _seed_knowledge_and_listening(ws, users[1])
     return Demo(ws, list(ChannelAccount.objects.filter(workspace=ws)))
+
+
+def _seed_knowledge_and_listening(ws: Workspace, manager: User) -> None:
+    """FAQ articles for the suggestions panel and help site; listening rules and a day of public posts."""
+    from madoguchi.kb.actions import do_import
+    from madoguchi.listening.actions import do_import_rules
+    from madoguchi.listening.replay import do_replay
+
+    faq = (Path(__file__).parent / "faq.jsonl").read_text(encoding="utf-8").splitlines()
+    do_import(ws, ((n, json.loads(line)) for n, line in enumerate(faq, start=1)), actor=manager)
+    fixtures = Path(__file__).resolve().parents[2] / "listening" / "fixtures"
+    do_import_rules(ws, (fixtures / "demo_rules.yaml").read_text(encoding="utf-8"))
+    do_replay(ws, (fixtures / "demo_day.jsonl").read_text(encoding="utf-8").splitlines())
 
 
 def _item(account: ChannelAccount, customer: dict, text: str, subject: str = "") -> InboundItem:
