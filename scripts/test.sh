@@ -22,7 +22,7 @@ if [ ! -x /usr/sbin/dovecot ]; then
 fi
 
 echo "== ruff"
-$BIN/ruff check src
+$BIN/ruff check src tests bench
 
 echo "== tests on SQLite"
 $BIN/pytest -p no:cacheprovider
