@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole suite: lint, then every test on SQLite, then again on a real PostgreSQL server.
+# The whole suite: lint and type-check, then every test on SQLite, then again on a real PostgreSQL server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -23,6 +23,9 @@ fi
 
 echo "== ruff"
 $BIN/ruff check src tests bench
+
+echo "== mypy"
+$BIN/mypy src
 
 echo "== tests on SQLite"
 $BIN/pytest -p no:cacheprovider

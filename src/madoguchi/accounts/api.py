@@ -16,7 +16,7 @@ from pydantic import field_validator
 
 from madoguchi.accounts import actions
 from madoguchi.accounts.models import Team, User
-from madoguchi.accounts.queries import check_role, user_for_token, workspace_users
+from madoguchi.accounts.queries import check_role, user_for_token, workspace_id_of, workspace_users
 
 router = Router(tags=["users and teams"])
 
@@ -127,7 +127,7 @@ def create_user(request: HttpRequest, payload: UserIn) -> Any:
 @router.get("/teams", response=list[TeamOut], summary="List the workspace's teams (admin)")
 def list_teams(request: HttpRequest) -> Any:
     admin = api_user(request, "admin")
-    return Team.objects.filter(workspace_id=admin.workspace_id).prefetch_related("members")
+    return Team.objects.filter(workspace_id=workspace_id_of(admin)).prefetch_related("members")
 
 
 @router.post("/teams", response={201: TeamOut, 409: Detail}, summary="Create a team (admin)")

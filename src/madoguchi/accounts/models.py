@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -28,7 +29,7 @@ class Role(models.TextChoices):
     AGENT = "agent", _("Agent")
 
 
-ROLE_RANK = {Role.AGENT: 1, Role.MANAGER: 2, Role.ADMIN: 3}
+ROLE_RANK: dict[str, int] = {Role.AGENT: 1, Role.MANAGER: 2, Role.ADMIN: 3}
 
 
 class UserManager(BaseUserManager["User"]):
@@ -63,7 +64,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     objects = UserManager()
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     def __str__(self) -> str:
         return self.name or self.email

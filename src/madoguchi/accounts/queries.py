@@ -8,11 +8,12 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from madoguchi.accounts.models import ApiToken, User
+from madoguchi.accounts.models import ApiToken, User, Workspace
 
 
 def user_for_token(raw: str) -> User | None:
@@ -31,6 +32,25 @@ def user_for_token(raw: str) -> User | None:
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
+
+
+def workspace_id_of(user: User | AnonymousUser) -> int:
+    """The id of the user's workspace; PermissionDenied for anonymous users and for superusers,
+    who belong to none.
+
+    Views and the API already refuse such users (`role_required`, `user_for_token`), so this only
+    turns that guarantee into a type: reads scoped by it can never match "workspace IS NULL".
+    """
+    if not user.is_authenticated or user.workspace_id is None:
+        raise PermissionDenied
+    return user.workspace_id
+
+
+def workspace_of(user: User) -> Workspace:
+    """The user's workspace; PermissionDenied for superusers, who belong to none."""
+    if user.workspace is None:
+        raise PermissionDenied
+    return user.workspace
 
 
 def check_role(user: User, role: str) -> None:
@@ -55,4 +75,4 @@ def role_required(role: str) -> Callable:
 
 
 def workspace_users(user: User):
-    return User.objects.filter(workspace_id=user.workspace_id, is_active=True).order_by("name", "email")
+    return User.objects.filter(workspace_id=workspace_id_of(user), is_active=True).order_by("name", "email")

@@ -10,6 +10,7 @@ from ninja import Router, Schema
 
 from madoguchi.accounts.api import api_user
 from madoguchi.accounts.models import AuditLog
+from madoguchi.accounts.queries import workspace_id_of
 from madoguchi.contacts import actions, queries
 from madoguchi.contacts.models import Contact
 
@@ -80,7 +81,7 @@ def merge_contact(request: HttpRequest, contact_id: int, payload: MergeIn) -> An
 )
 def undo_merge(request: HttpRequest, merge_id: int) -> Any:
     user = api_user(request)
-    log = AuditLog.objects.filter(pk=merge_id, workspace_id=user.workspace_id, action="contact.merge").first()
+    log = AuditLog.objects.filter(pk=merge_id, workspace_id=workspace_id_of(user), action="contact.merge").first()
     if log is None:
         raise Http404
     return actions.do_undo_merge(log, user)

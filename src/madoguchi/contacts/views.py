@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from madoguchi.accounts.models import AuditLog
-from madoguchi.accounts.queries import role_required
+from madoguchi.accounts.queries import role_required, workspace_id_of
 from madoguchi.contacts import actions, queries
 
 
@@ -51,7 +51,7 @@ def merge(request: HttpRequest, contact_id: int) -> HttpResponse:
 @role_required("agent")
 @require_POST
 def undo_merge(request: HttpRequest, log_id: int) -> HttpResponse:
-    log = get_object_or_404(AuditLog, pk=log_id, workspace_id=request.user.workspace_id, action="contact.merge")  # type: ignore[union-attr]
+    log = get_object_or_404(AuditLog, pk=log_id, workspace_id=workspace_id_of(request.user), action="contact.merge")
     try:
         source = actions.do_undo_merge(log, request.user)  # type: ignore[arg-type]
     except actions.MergeError as exc:

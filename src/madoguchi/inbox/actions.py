@@ -415,7 +415,8 @@ def do_record_sent(outbox: Outbox, external_id: str) -> None:
     Message.objects.filter(pk=outbox.message_id).update(
         delivery=Delivery.SENT, external_id=external_id, delivery_error=""
     )
-    ChannelAccount.objects.filter(pk=outbox.message.channel_account_id).update(last_send_at=now)
+    if outbox.message.channel_account_id is not None:
+        ChannelAccount.objects.filter(pk=outbox.message.channel_account_id).update(last_send_at=now)
     conv = outbox.message.conversation
     publish(conv.workspace_id, "message.delivery", conv.pk, message=outbox.message_id, delivery="sent")
 
@@ -434,9 +435,10 @@ def do_record_send_failure(outbox: Outbox, error: str, *, permanent: bool, retry
         locked_until=None,
         next_attempt_at=next_at,
     )
-    ChannelAccount.objects.filter(pk=outbox.message.channel_account_id).update(
-        last_error=error[:2000], last_error_at=now
-    )
+    if outbox.message.channel_account_id is not None:
+        ChannelAccount.objects.filter(pk=outbox.message.channel_account_id).update(
+            last_error=error[:2000], last_error_at=now
+        )
     conv = outbox.message.conversation
     if give_up:
         Message.objects.filter(pk=outbox.message_id).update(delivery=Delivery.FAILED, delivery_error=error[:2000])

@@ -13,7 +13,7 @@ from ninja.errors import HttpError
 
 from madoguchi.accounts.api import api_user
 from madoguchi.accounts.models import Team, User
-from madoguchi.accounts.queries import workspace_users
+from madoguchi.accounts.queries import workspace_id_of, workspace_users
 from madoguchi.inbox import actions, queries
 from madoguchi.inbox.models import Conversation, Message
 
@@ -240,7 +240,7 @@ def _assign(user: User, conversation: Conversation, payload: ConversationChange,
         if payload.assignee and assignee is None:
             raise HttpError(400, "That agent does not exist.")
     if "team" in given:
-        team = Team.objects.filter(pk=payload.team, workspace_id=user.workspace_id).first() if payload.team else None
+        team = Team.objects.filter(pk=payload.team, workspace_id=workspace_id_of(user)).first() if payload.team else None
         if payload.team and team is None:
             raise HttpError(400, "That team does not exist.")
     if not queries.may_assign(user, conversation, assignee):

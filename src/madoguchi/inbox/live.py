@@ -46,11 +46,12 @@ def _fetch_after(last_id: int, limit: int = FETCH_LIMIT, gaps: Any = ()) -> list
     close_old_connections()
     where = Q(id__gt=last_id) | Q(id__in=list(gaps)) if gaps else Q(id__gt=last_id)
     try:
-        return list(
+        rows = (
             LiveEvent.objects.filter(where)
             .order_by("id")
             .values("id", "workspace_id", "kind", "conversation_id", "data")[:limit]
         )
+        return [dict(row) for row in rows]
     finally:
         close_old_connections()
 

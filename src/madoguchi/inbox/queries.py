@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from madoguchi.accounts.models import User
+from madoguchi.accounts.queries import workspace_id_of
 from madoguchi.inbox import search
 from madoguchi.inbox.models import Conversation, Message, Status
 
@@ -36,14 +37,14 @@ def access_conversation(user: User, conversation_id: int, *, lock: bool = False)
         # Lock only the conversation row: PostgreSQL refuses FOR UPDATE on the nullable side of
         # the outer joins that select_related makes for assignee and team.
         qs = qs.select_for_update(of=("self",))
-    conv = qs.filter(pk=conversation_id, workspace_id=user.workspace_id).first()
+    conv = qs.filter(pk=conversation_id, workspace_id=workspace_id_of(user)).first()
     if conv is None:
         raise Http404
     return conv
 
 
 def access_message(user: User, message_id: int) -> Message:
-    msg = Message.objects.select_related("conversation").filter(pk=message_id, workspace_id=user.workspace_id).first()
+    msg = Message.objects.select_related("conversation").filter(pk=message_id, workspace_id=workspace_id_of(user)).first()
     if msg is None:
         raise Http404
     return msg
@@ -74,7 +75,7 @@ class InboxFilter:
 
 def conversations_for(user: User, f: InboxFilter) -> QuerySet[Conversation]:
     """The conversations of a view, newest activity first, scoped to the user's workspace."""
-    qs = Conversation.objects.filter(workspace_id=user.workspace_id)
+    qs = Conversation.objects.filter(workspace_id=workspace_id_of(user))
     view = f.view if f.view in VIEWS else "todo"
     if view == "todo":
         qs = qs.filter(status__in=[Status.NEW, Status.OPEN])
@@ -99,7 +100,7 @@ def conversations_for(user: User, f: InboxFilter) -> QuerySet[Conversation]:
     if f.assignee:
         qs = qs.filter(assignee_id=f.assignee)
     if f.q:
-        sub = search.conversation_ids_matching(user.workspace_id, f.q)
+        sub = search.conversation_ids_matching(workspace_id_of(user), f.q)
         if sub is None:
             return qs.none()
         qs = qs.filter(id__in=sub)
@@ -142,7 +143,7 @@ def page(qs: QuerySet[Conversation], cursor: str = "", limit: int = 50) -> tuple
 
 def counts_for(user: User) -> dict[str, int]:
     """Numbers beside the views in the sidebar."""
-    base = Conversation.objects.filter(workspace_id=user.workspace_id)
+    base = Conversation.objects.filter(workspace_id=workspace_id_of(user))
     return {
         "todo": base.filter(status__in=[Status.NEW, Status.OPEN]).count(),
         "mine": base.filter(assignee=user, status__in=ACTIVE).count(),

@@ -15,6 +15,7 @@ from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
     JsonResponse,
+    StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,7 +27,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from madoguchi.accounts.models import Brand, Team, User
-from madoguchi.accounts.queries import check_role, role_required, workspace_users
+from madoguchi.accounts.queries import check_role, role_required, workspace_id_of, workspace_users
 from madoguchi.connectors.models import ChannelAccount, ChannelKind
 from madoguchi.inbox import actions, queries
 from madoguchi.inbox.live import stream_response
@@ -68,6 +69,7 @@ def _list_path(request: HttpRequest) -> str:
 
 def _list_context(request: HttpRequest) -> dict:
     user: User = request.user  # type: ignore[assignment]
+    workspace_id = workspace_id_of(user)
     f = _filter_from(request)
     try:
         rows, next_cursor = queries.page(queries.conversations_for(user, f), request.GET.get("cursor", ""))
@@ -86,13 +88,13 @@ def _list_context(request: HttpRequest) -> dict:
         "counts": queries.counts_for(user),
         "channels": [
             (kind, ChannelKind(kind).label if kind in ChannelKind.values else kind)
-            for kind in ChannelAccount.objects.filter(workspace_id=user.workspace_id)
+            for kind in ChannelAccount.objects.filter(workspace_id=workspace_id)
             .values_list("kind", flat=True)
             .distinct()
             .order_by("kind")
         ],
-        "labels": Label.objects.filter(workspace_id=user.workspace_id),
-        "brands": Brand.objects.filter(workspace_id=user.workspace_id),
+        "labels": Label.objects.filter(workspace_id=workspace_id),
+        "brands": Brand.objects.filter(workspace_id=workspace_id),
     }
 
 
@@ -108,6 +110,7 @@ def index(request: HttpRequest) -> HttpResponse:
 def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     conv = queries.access_conversation(user, conversation_id)
+    workspace_id = workspace_id_of(user)
     actions.do_mark_seen(conv, user)
     history, more = queries.history(conv)
     ctx = {
@@ -115,11 +118,11 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "history": history,
         "more": more,
         "agents": workspace_users(user),
-        "teams": Team.objects.filter(workspace_id=user.workspace_id),
+        "teams": Team.objects.filter(workspace_id=workspace_id),
         "statuses": Status.choices,
         "priorities": Priority.choices,
         "other_conversations": list(
-            Conversation.objects.filter(contact_id=conv.contact_id, workspace_id=user.workspace_id)
+            Conversation.objects.filter(contact_id=conv.contact_id, workspace_id=workspace_id)
             .exclude(pk=conv.pk)
             .select_related("channel_account")
             .order_by("-last_message_at")[:20]
@@ -230,8 +233,8 @@ def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     conv = queries.access_conversation(user, conversation_id)
     assignee_id, team_id = request.POST.get("assignee", ""), request.POST.get("team", "")
-    assignee = User.objects.filter(pk=assignee_id, workspace_id=user.workspace_id).first() if assignee_id.isdigit() else None
-    team = Team.objects.filter(pk=team_id, workspace_id=user.workspace_id).first() if team_id.isdigit() else None
+    assignee = User.objects.filter(pk=assignee_id, workspace_id=workspace_id_of(user)).first() if assignee_id.isdigit() else None
+    team = Team.objects.filter(pk=team_id, workspace_id=workspace_id_of(user)).first() if team_id.isdigit() else None
     if (assignee_id.isdigit() and assignee is None) or (team_id.isdigit() and team is None):
         return _error(request, conv, _("That agent or team does not exist."))
     if not queries.may_assign(user, conv, assignee):
@@ -307,7 +310,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:500]
     action = request.POST.get("action", "")
-    convs = list(Conversation.objects.filter(workspace_id=user.workspace_id, pk__in=ids))
+    convs = list(Conversation.objects.filter(workspace_id=workspace_id_of(user), pk__in=ids))
     if action == "assign_me":
         # Taking a colleague's conversation is a reassignment: managers only (skipped otherwise).
         convs = [c for c in convs if queries.may_assign(user, c, user)]
@@ -330,10 +333,10 @@ def bulk(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
+def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse | FileResponse:
     user: User = request.user  # type: ignore[assignment]
     check_role(user, "agent")
-    att = Attachment.objects.filter(pk=attachment_id, workspace_id=user.workspace_id).first()
+    att = Attachment.objects.filter(pk=attachment_id, workspace_id=workspace_id_of(user)).first()
     if att is None:
         raise Http404
     inline = att.is_image and request.GET.get("download") is None
@@ -342,7 +345,7 @@ def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
     return response
 
 
-async def events(request: HttpRequest) -> HttpResponse:
+async def events(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Server-sent events of the user's workspace (new messages, status changes, presence)."""
     user = await request.auser()
     if not user.is_authenticated or user.workspace_id is None:

@@ -162,6 +162,8 @@ def do_quarantine(account: ChannelAccount | None, reason: str, payload: str | by
     if isinstance(payload, bytes):
         payload = payload.decode("utf-8", errors="replace")
     ws = workspace_id or (account.workspace_id if account else None)
+    if ws is None:  # the row needs a workspace: the insert would fail anyway
+        raise ValueError("do_quarantine needs an account or a workspace_id")
     logger.warning("quarantined inbound item for account %s: %s", account.pk if account else "-", reason)
     return Quarantine.objects.create(
         workspace_id=ws, channel_account=account, reason=reason[:5000], payload=payload[:2_000_000]

@@ -11,9 +11,11 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 
 from madoguchi.accounts.api import api_user
+from madoguchi.accounts.queries import workspace_id_of
 from madoguchi.connectors.base import InboundItem
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.ingest import actions
+from madoguchi.ingest.models import Quarantine
 
 router = Router(tags=["ingest"])
 
@@ -68,9 +70,10 @@ def _decode_attachments(data: Any) -> Any:
 )
 def ingest_item(request: HttpRequest, channel_account_id: int) -> Any:
     user = api_user(request, "admin")
-    account = ChannelAccount.objects.filter(pk=channel_account_id, workspace_id=user.workspace_id).first()
+    account = ChannelAccount.objects.filter(pk=channel_account_id, workspace_id=workspace_id_of(user)).first()
     if account is None:
         raise Http404
+    quarantine: Quarantine | None
     try:
         payload = _decode_attachments(json.loads(request.body))
     except ValueError as exc:  # not JSON, or bad base64: keep the raw body for the admin

@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from django.db import IntegrityError, transaction
@@ -159,18 +160,18 @@ def do_update_article(article: Article, *, author: User | None, **changes: objec
     title = str(changes.get("title", article.title))
     body = str(changes.get("body", article.body))
     title, body = _check_text(title, body)
-    category = changes.get("category", article.category)
-    if category is not None and category.workspace_id != article.workspace_id:  # type: ignore[union-attr]
+    category = cast("Category | None", changes.get("category", article.category))
+    if category is not None and category.workspace_id != article.workspace_id:
         raise KbError(_("That category does not exist."))
     text_changed = (title, body) != (article.title, article.body)
     article.title, article.body = title, body
-    article.category = category  # type: ignore[assignment]
+    article.category = category
     if "language" in changes:
         article.language = str(changes["language"]) or article.language
     if "brand" in changes:
         article.brand = changes["brand"]  # type: ignore[assignment]
     if "tags" in changes:
-        article.tags = sorted({str(t).strip() for t in changes["tags"] if str(t).strip()})  # type: ignore[union-attr]
+        article.tags = sorted({str(t).strip() for t in cast("Iterable[object]", changes["tags"]) if str(t).strip()})
     article.updated_at = timezone.now()
     if text_changed:
         article.version += 1
@@ -402,7 +403,7 @@ def export_rows(workspace: Workspace) -> Iterable[dict]:
             "external_id": a.external_id or f"article-{a.pk}",
             "title": a.title,
             "body": a.body,
-            "category": paths.get(a.category_id, ""),
+            "category": paths.get(a.category_id, "") if a.category_id is not None else "",
             "language": a.language,
         }
 

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
 from madoguchi.accounts.api import api_user
+from madoguchi.accounts.queries import workspace_id_of, workspace_of
 from madoguchi.kb import actions, queries
 from madoguchi.kb.models import Article, Category
 
@@ -97,7 +98,7 @@ def search(
     lang: str = Query("", max_length=16, description="Only articles in this language (ja, en)"),
 ) -> Any:
     user = api_user(request)
-    results = queries.search(user.workspace_id, q, limit=limit, lang=lang)
+    results = queries.search(workspace_id_of(user), q, limit=limit, lang=lang)
     return {
         "items": [
             {
@@ -142,7 +143,7 @@ def create_article(request: HttpRequest, payload: ArticleIn) -> Any:
     if payload.external_id and queries.articles_for(user).filter(external_id=payload.external_id).exists():
         return Status(400, {"detail": "An article with this external_id exists."})
     article = actions.do_create_article(
-        user.workspace,
+        workspace_of(user),
         title=payload.title,
         body=payload.body,
         language=payload.language,

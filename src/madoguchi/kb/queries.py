@@ -19,6 +19,7 @@ from django.db.models import Count, F, Max, Prefetch, QuerySet
 from django.http import Http404
 
 from madoguchi.accounts.models import User
+from madoguchi.accounts.queries import workspace_id_of
 from madoguchi.kb.models import (
     Article,
     ArticleStatus,
@@ -39,14 +40,14 @@ _versions: dict[int, dict[int, int]] = {}  # workspace → {article id: version}
 
 def access_article(user: User, article_id: int) -> Article:
     """The article if it is in the user's workspace, else 404."""
-    article = Article.objects.select_related("category").filter(pk=article_id, workspace_id=user.workspace_id).first()
+    article = Article.objects.select_related("category").filter(pk=article_id, workspace_id=workspace_id_of(user)).first()
     if article is None:
         raise Http404
     return article
 
 
 def articles_for(user: User, status: str = "", q: str = "") -> QuerySet[Article]:
-    qs = Article.objects.filter(workspace_id=user.workspace_id).select_related("category")
+    qs = Article.objects.filter(workspace_id=workspace_id_of(user)).select_related("category")
     if status:
         qs = qs.filter(status=status)
     if q:
@@ -58,8 +59,9 @@ def category_path(workspace_id: int) -> dict[int, str]:
     """Every category id of a workspace → "Parent > Child"."""
     cats = {c.pk: c for c in Category.objects.filter(workspace_id=workspace_id)}
 
-    def path(c: Category) -> str:
+    def path(leaf: Category) -> str:
         parts, seen = [], set()
+        c: Category | None = leaf
         while c is not None and c.pk not in seen:
             seen.add(c.pk)
             parts.append(c.name)
@@ -108,7 +110,8 @@ def search_index(workspace_id: int) -> SearchIndex:
             current[pk] = ver
             if known.get(pk) == ver:
                 continue
-            _terms.pop((pk, known.get(pk)), None)
+            if pk in known:
+                _terms.pop((pk, known[pk]), None)
             terms = _terms.get((pk, ver)) or (index_terms(title), index_terms(body))
             _terms[(pk, ver)] = terms
             docs.append(Doc(pk, title, body, lang))

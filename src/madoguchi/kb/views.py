@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from madoguchi.accounts.models import Brand, User
-from madoguchi.accounts.queries import role_required
+from madoguchi.accounts.queries import role_required, workspace_id_of, workspace_of
 from madoguchi.kb import actions, queries
 from madoguchi.kb.markdown import render_markdown
 from madoguchi.kb.models import Article, ArticleStatus, Category
@@ -27,17 +27,17 @@ def index(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     q = request.GET.get("q", "").strip()[:200]
     if q:
-        results = queries.search(user.workspace_id, q, limit=20)
+        results = queries.search(workspace_id_of(user), q, limit=20)
         rows = [r.article for r in results]
     else:
         rows = list(queries.articles_for(user, status=status if status in ArticleStatus.values else "")[:200])
-    done, total = queries.embedding_progress(user.workspace_id)
+    done, total = queries.embedding_progress(workspace_id_of(user))
     return render(
         request,
         "kb/index.html",
         {
             "articles": rows, "q": q, "status": status, "statuses": ArticleStatus.choices, "embed_done": done, "embed_total": total,
-            "to_fix": queries.read_a_lot_help_little(user.workspace_id) if user.has_role("manager") else [],
+            "to_fix": queries.read_a_lot_help_little(workspace_id_of(user)) if user.has_role("manager") else [],
         },
     )
 
@@ -78,13 +78,13 @@ def import_file(request: HttpRequest) -> HttpResponse:
         upload = request.FILES.get("file")
         if upload is None:
             messages.error(request, _("Choose a file to import."))
-        elif upload.size > MAX_IMPORT_BYTES:
+        elif (upload.size or 0) > MAX_IMPORT_BYTES:
             messages.error(request, _("The file is larger than %(mb)s MB.") % {"mb": MAX_IMPORT_BYTES // 2**20})
         else:
             status = request.POST.get("status", ArticleStatus.PUBLISHED)
             status = status if status in (ArticleStatus.DRAFT, ArticleStatus.PUBLISHED) else ArticleStatus.DRAFT
             result = actions.do_import(
-                user.workspace, actions.parse_rows(upload.read(), upload.name or ""), actor=user, status=status
+                workspace_of(user), actions.parse_rows(upload.read(), upload.name or ""), actor=user, status=status
             )
     return render(request, "kb/import.html", {"result": result})
 

@@ -34,7 +34,7 @@ class PostItem(Schema):
 
     @staticmethod
     def resolve_matched_rule(obj: Post) -> str | None:
-        return obj.matched_rule.name if obj.matched_rule_id else None
+        return obj.matched_rule.name if obj.matched_rule is not None else None
 
 
 class StreamQuery(Schema):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from madoguchi.accounts.models import User
+from madoguchi.accounts.queries import workspace_id_of
 from madoguchi.ingest.models import Post
 from madoguchi.listening.matcher import Matcher, RuleSpec
 from madoguchi.listening.models import ListeningRule
@@ -37,14 +38,14 @@ URGENCY_NAMES = {0: _("low"), 1: _("medium"), 2: _("high")}
 
 def access_post(user: User, post_id: int) -> Post:
     """The post if it is in the user's workspace, else 404."""
-    post = Post.objects.filter(pk=post_id, workspace_id=user.workspace_id).first()
+    post = Post.objects.filter(pk=post_id, workspace_id=workspace_id_of(user)).first()
     if post is None:
         raise Http404
     return post
 
 
 def access_rule(user: User, rule_id: int) -> ListeningRule:
-    rule = ListeningRule.objects.filter(pk=rule_id, workspace_id=user.workspace_id).first()
+    rule = ListeningRule.objects.filter(pk=rule_id, workspace_id=workspace_id_of(user)).first()
     if rule is None:
         raise Http404
     return rule
@@ -52,7 +53,7 @@ def access_rule(user: User, rule_id: int) -> ListeningRule:
 
 def stream_for(user: User, *, view: str = "todo", sort: str = "priority", kind: str = "") -> QuerySet[Post]:
     """Captured posts of the user's workspace that are not (yet) conversations, in one of the views."""
-    qs = Post.objects.filter(workspace_id=user.workspace_id).select_related(
+    qs = Post.objects.filter(workspace_id=workspace_id_of(user)).select_related(
         "identity", "matched_rule", "channel_account"
     )
     if view == "todo":
@@ -89,7 +90,7 @@ def handled(user: User, *, days: int = 7) -> Handled:
     """Share handled over the last `days` days (one query)."""
     since = timezone.now() - dt.timedelta(days=days)
     row = (
-        Post.objects.filter(workspace_id=user.workspace_id, captured_at__gte=since)
+        Post.objects.filter(workspace_id=workspace_id_of(user), captured_at__gte=since)
         .exclude(conversation__isnull=False, status__in=[Post.Status.NEW, Post.Status.SEEN])  # mentions
         .aggregate(
         captured=Count("pk"),
@@ -101,7 +102,7 @@ def handled(user: User, *, days: int = 7) -> Handled:
 
 
 def rules_for(user: User) -> QuerySet[ListeningRule]:
-    return ListeningRule.objects.filter(workspace_id=user.workspace_id).select_related("brand")
+    return ListeningRule.objects.filter(workspace_id=workspace_id_of(user)).select_related("brand")
 
 
 def preview(user: User, data: dict, *, hours: int = 24, limit: int = 5, scan: int = 20_000) -> tuple[int, list[Post]]:
@@ -118,10 +119,10 @@ def preview(user: User, data: dict, *, hours: int = 24, limit: int = 5, scan: in
     )
     matcher = Matcher.build([spec])
     since = timezone.now() - dt.timedelta(hours=hours)
-    posts = Post.objects.filter(workspace_id=user.workspace_id, captured_at__gte=since).select_related(
+    posts = Post.objects.filter(workspace_id=workspace_id_of(user), captured_at__gte=since).select_related(
         "channel_account"
     ).order_by("-captured_at")[:scan]
-    count, sample = 0, []
+    count, sample = 0, list[Post]()
     for post in posts:
         if matcher.match(post.text, language=post.language, channel=post.channel_account.kind):
             count += 1
@@ -170,13 +171,13 @@ def author_of(user: User, post: Post) -> Author:
     from madoguchi.inbox.models import Conversation
 
     posts = list(
-        Post.objects.filter(workspace_id=user.workspace_id, contact_id=post.contact_id)
+        Post.objects.filter(workspace_id=workspace_id_of(user), contact_id=post.contact_id)
         .exclude(pk=post.pk)
         .select_related("matched_rule")
         .order_by("-created_at")[:20]
     )
     conversations = list(
-        Conversation.objects.filter(workspace_id=user.workspace_id, contact_id=post.contact_id)
+        Conversation.objects.filter(workspace_id=workspace_id_of(user), contact_id=post.contact_id)
         .select_related("channel_account")
         .order_by("-last_message_at")[:10]
     )

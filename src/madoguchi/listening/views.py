@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from madoguchi.accounts.models import User
-from madoguchi.accounts.queries import role_required
+from madoguchi.accounts.queries import role_required, workspace_id_of, workspace_of
 from madoguchi.listening import actions, queries
 
 PAGE_SIZE = 50
@@ -89,7 +89,7 @@ def seen(request: HttpRequest, post_id: int) -> HttpResponse:
 def bulk_dismiss(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     ids = [int(v) for v in request.POST.getlist("post") if v.isdigit()][:500]
-    n = actions.do_dismiss_posts(user.workspace_id, ids, user)
+    n = actions.do_dismiss_posts(workspace_id_of(user), ids, user)
     messages.success(request, _("%(n)s posts dismissed") % {"n": n})
     return _back(request)
 
@@ -108,7 +108,7 @@ def rules(request: HttpRequest) -> HttpResponse:
                     (data["name"], *queries.preview(user, data)) for data in actions.parse_rules(text)
                 ]
             else:
-                saved = actions.do_import_rules(user.workspace, text, replace=True)
+                saved = actions.do_import_rules(workspace_of(user), text, replace=True)
                 messages.success(request, _("%(n)s rules saved") % {"n": len(saved)})
                 return redirect(reverse("listening:rules"))
         except actions.RuleError as exc:

@@ -113,7 +113,12 @@ def do_queue_deliveries(
         for e in endpoints
     ]
     ids = [d.pk for d in deliveries]
-    transaction.on_commit(lambda: [_enqueue(i) for i in ids])
+
+    def enqueue_all() -> None:
+        for i in ids:
+            _enqueue(i)
+
+    transaction.on_commit(enqueue_all)
     return deliveries
 
 

@@ -11,6 +11,7 @@ from pydantic import field_validator
 
 from madoguchi.accounts.api import api_user
 from madoguchi.accounts.models import User
+from madoguchi.accounts.queries import workspace_id_of
 from madoguchi.webhooks import actions
 from madoguchi.webhooks.models import WebhookEndpoint
 
@@ -76,7 +77,7 @@ class DeliveryOut(Schema):
 
 
 def _access_endpoint(user: User, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, workspace_id=user.workspace_id).first()
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, workspace_id=workspace_id_of(user)).first()
     if endpoint is None:
         raise Http404
     return endpoint
@@ -85,7 +86,7 @@ def _access_endpoint(user: User, endpoint_id: int) -> WebhookEndpoint:
 @router.get("", response=list[EndpointOut], summary="List webhook endpoints (admin)")
 def list_endpoints(request: HttpRequest) -> Any:
     user = api_user(request, "admin")
-    return WebhookEndpoint.objects.filter(workspace_id=user.workspace_id).order_by("id")
+    return WebhookEndpoint.objects.filter(workspace_id=workspace_id_of(user)).order_by("id")
 
 
 @router.post("", response={201: EndpointCreated}, summary="Register a webhook endpoint (admin)")

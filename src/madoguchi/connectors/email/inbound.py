@@ -203,7 +203,10 @@ def _part_text(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    text = charsets.decode(payload, part.get_param("charset") or None)
+    # An RFC 2231 parameter (charset*=) comes back as a (charset, language, value) tuple.
+    charset = part.get_param("charset")
+    label = email.utils.collapse_rfc2231_value(charset) if isinstance(charset, tuple) else charset
+    text = charsets.decode(payload, label or None)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -259,7 +262,8 @@ def _walk(msg: Message, bodies: _Bodies, max_attachment: int, depth: int = 0) ->
         if not isinstance(payload, list):
             return
         for sub in payload:
-            _walk(sub, bodies, max_attachment, depth + 1)
+            if isinstance(sub, Message):
+                _walk(sub, bodies, max_attachment, depth + 1)
         return
     if ctype == "message/rfc822" or not _is_attachment(msg, ctype):
         if ctype == "message/rfc822":
@@ -359,6 +363,8 @@ def _bounce(msg: Message) -> Bounce | None:
             for block in (
                 blocks[1:] or blocks
             ):  # the first block is per-message, the rest per-recipient
+                if not isinstance(block, Message):
+                    continue
                 action = action or header(block, "Action").lower()
                 status = status or header(block, "Status")
                 recipient = recipient or header(block, "Final-Recipient").split(";")[-1].strip()
@@ -371,10 +377,11 @@ def _bounce(msg: Message) -> Bounce | None:
             "text/rfc822-headers",
             "message/rfc822-headers",
         ):
+            inner: object
             if ctype.startswith("text/") or ctype == "message/rfc822-headers":
-                headers_bytes = part.get_payload(decode=True) or b""
+                headers_bytes = part.get_payload(decode=True)
                 inner = BytesParser(policy=policy.default).parsebytes(
-                    headers_bytes, headersonly=True
+                    headers_bytes if isinstance(headers_bytes, bytes) else b"", headersonly=True
                 )
             else:
                 payload = part.get_payload()

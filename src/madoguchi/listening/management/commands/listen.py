@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -52,7 +53,8 @@ class Command(BaseCommand):
             return
         account = None
         if opts["account"]:
-            account = ChannelAccount.objects.filter(pk=opts["account"], workspace=workspace).first()
+            account_id = cast(int, opts["account"])  # argparse: type=int
+            account = ChannelAccount.objects.filter(pk=account_id, workspace=workspace).first()
             if account is None:
                 raise CommandError(f"no channel account {opts['account']} in this workspace")
         path = Path(str(opts["file"]))
