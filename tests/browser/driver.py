@@ -23,12 +23,13 @@ django.setup()
 from django.db import close_old_connections  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from madoguchi.accounts.models import User  # noqa: E402
+from madoguchi.accounts.models import Brand, User  # noqa: E402
 from madoguchi.connectors.base import InboundAuthor, InboundItem  # noqa: E402
 from madoguchi.connectors.models import ChannelAccount  # noqa: E402
 from madoguchi.inbox import actions as inbox_actions  # noqa: E402
 from madoguchi.inbox.models import Conversation  # noqa: E402
 from madoguchi.ingest.actions import do_ingest  # noqa: E402
+from madoguchi.kb.models import Article  # noqa: E402
 from madoguchi.web.demo.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo, send_one  # noqa: E402
 
 _counter = iter(range(1, 10**9))
@@ -40,6 +41,7 @@ def seed() -> dict[str, Any]:
         "password": DEMO_PASSWORD,
         "users": {email: name for email, name, _role in DEMO_USERS},
         "accounts": {a.kind: a.pk for a in demo.accounts},
+        "brand": Brand.objects.filter(workspace=demo.workspace).order_by("pk").values_list("pk", flat=True)[0],
     }
 
 
@@ -72,6 +74,12 @@ def reply(conversation: int, email: str, text: str) -> dict[str, Any]:
     return {"message": msg.pk}
 
 
+def article(external_id: str) -> dict[str, Any]:
+    """A demo article's id, title and feedback counters, as the database has them."""
+    a = Article.objects.get(workspace__slug="demo", external_id=external_id)
+    return {"id": a.pk, "title": a.title, "helpful_yes": a.helpful_yes, "helpful_no": a.helpful_no, "votes": a.votes.count()}
+
+
 def traffic(count: int, seed: int = 7) -> dict[str, Any]:
     demo = seed_demo()
     rng = random.Random(seed)
@@ -79,7 +87,7 @@ def traffic(count: int, seed: int = 7) -> dict[str, Any]:
     return {"conversations": ids}
 
 
-COMMANDS = {"seed": seed, "ingest": ingest, "status": status, "reply": reply, "traffic": traffic}
+COMMANDS = {"seed": seed, "ingest": ingest, "status": status, "reply": reply, "traffic": traffic, "article": article}
 
 
 def main() -> None:
