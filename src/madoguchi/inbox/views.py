@@ -29,6 +29,7 @@ from django.views.decorators.http import require_POST
 from madoguchi.accounts.models import Brand, Team, User
 from madoguchi.accounts.queries import check_role, role_required, workspace_id_of, workspace_users
 from madoguchi.connectors.models import ChannelAccount, ChannelKind
+from madoguchi.connectors.queries import composer_hints
 from madoguchi.inbox import actions, queries
 from madoguchi.inbox.live import stream_response
 from madoguchi.inbox.models import Attachment, Conversation, Label, LiveEvent, Priority, Status
@@ -127,6 +128,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
             .select_related("channel_account")
             .order_by("-last_message_at")[:20]
         ),
+        "composer": composer_hints(conv),
         "label_names": ", ".join(label.name for label in conv.labels.all()),
         # Back to the list keeps the view and filters the agent came from.
         "list_path": _list_path(request),

@@ -186,6 +186,29 @@
     thread.scrollTop = thread.scrollHeight - oldHeight;
   });
 
+  // --- length counter: the channel's limit, counted the way the platform counts ---------------
+  function platformLength(text, weighted) {
+    if (!weighted) return [...text].length;
+    // X: every URL counts 23; characters outside Latin, general punctuation and a few other
+    // light ranges (so CJK, kana, emoji) count 2.
+    const urls = text.match(/https?:\/\/\S+/g) || [];
+    let n = urls.length * 23;
+    for (const ch of text.replace(/https?:\/\/\S+/g, "")) {
+      const c = ch.codePointAt(0);
+      const light = c <= 0x10ff || (c >= 0x2000 && c <= 0x200d) || (c >= 0x2010 && c <= 0x201f) || (c >= 0x2032 && c <= 0x2037);
+      n += light ? 1 : 2;
+    }
+    return n;
+  }
+  document.addEventListener("input", (e) => {
+    const counter = $("#length-counter");
+    if (!counter || e.target.id !== "reply-text") return;
+    const max = Number(counter.dataset.max);
+    const n = platformLength(e.target.value, counter.dataset.weighted === "1");
+    counter.textContent = n > max ? `${n} / ${max} · ${counter.dataset.over}` : `${n} / ${max}`;
+    counter.classList.toggle("over", n > max);
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     scrollThread();
     connect();

@@ -1,0 +1,40 @@
+"""Reads of the connectors app that other apps may use (the inbox's composer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from madoguchi.connectors.base import PermanentError, adapter_for
+
+if TYPE_CHECKING:
+    from madoguchi.inbox.models import Conversation
+
+
+@dataclass(frozen=True)
+class ComposerHints:
+    """What the composer tells an agent before sending on this conversation's channel."""
+
+    max_length: int | None = None
+    # X counts CJK characters twice (a Japanese reply holds 140 characters) and any URL as 23.
+    weighted: bool = False
+    # LINE: "reply" (free, with the customer's reply token) or "push" (billed per message).
+    line_mode: str | None = None
+
+
+def composer_hints(conversation: Conversation) -> ComposerHints:
+    """The channel's length limit and, on LINE, whether a reply will be free or billed."""
+    account = conversation.channel_account
+    try:
+        adapter = adapter_for(account)
+    except PermanentError:
+        return ComposerHints()
+    max_length = adapter.max_length(account)
+    if account.config.get("simulated"):
+        return ComposerHints(max_length=max_length)
+    line_mode = None
+    if account.kind == "line":
+        from madoguchi.connectors.line.outbound import reply_mode
+
+        line_mode = reply_mode(conversation)
+    return ComposerHints(max_length=max_length, weighted=account.kind == "x", line_mode=line_mode)
