@@ -23,25 +23,7 @@ class ConversationAdmin(WorkspaceAdmin):
     list_filter = ["status", "priority"]
     list_select_related = ["contact", "channel_account", "assignee", "workspace"]
     search_fields = ["subject", "preview", "contact__name"]
-    fields = [
-        "subject",
-        "status",
-        "priority",
-        "assignee",
-        "team",
-        "labels",
-        "language",
-        "contact",
-        "channel_account",
-        "brand",
-        "preview",
-        "message_count",
-        "created_at",
-        "last_message_at",
-        "waiting_since",
-        "seen_at",
-        "resolved_at",
-    ]
+    # What ingest and the actions maintain is shown but never edited here.
     readonly_fields = [
         "contact",
         "channel_account",
@@ -54,6 +36,7 @@ class ConversationAdmin(WorkspaceAdmin):
         "seen_at",
         "resolved_at",
     ]
+    fields = ["subject", "status", "priority", "assignee", "team", "labels", "language", *readonly_fields]
     filter_horizontal = ["labels"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
