@@ -2,7 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from madoguchi.config.api import api
+from madoguchi.connectors.registry import with_module as _with_module
 from madoguchi.web import views as web_views
+
+
+def connector_urls() -> list[str]:
+    """Every connector folder with a urls.py is served under /connectors/<kind>/."""
+    return _with_module("urls")
+
 
 urlpatterns = [
     path("", web_views.home, name="home"),
@@ -11,9 +18,10 @@ urlpatterns = [
     path("contacts/", include("madoguchi.contacts.urls")),
     path("ingest/", include("madoguchi.ingest.urls")),
     path("listening/", include("madoguchi.listening.urls")),
-    path("connectors/email/", include("madoguchi.connectors.email.urls")),
-    path("connectors/line/", include("madoguchi.connectors.line.urls")),
-    path("connectors/x/", include("madoguchi.connectors.x.urls")),
+    *[
+        path(f"connectors/{kind}/", include(f"madoguchi.connectors.{kind}.urls"))
+        for kind in connector_urls()
+    ],
     path("", include("madoguchi.kb.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from madoguchi.connectors.models import ChannelAccount
 
 
+def _check_aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("created_at must carry a time zone")
+    return value
+
+
 class InboundAuthor(BaseModel):
     """Who wrote an inbound item, as the platform describes them."""
 
@@ -69,9 +75,39 @@ class InboundItem(BaseModel):
     @field_validator("created_at")
     @classmethod
     def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("created_at must carry a time zone")
-        return value
+        return _check_aware(value)
+
+
+EventKind = Literal["reaction", "unreaction", "edit", "delete", "follow", "unfollow", "read"]
+
+
+class InboundEvent(BaseModel):
+    """Something that happened to an earlier item, or between the customer and the account: a
+    reaction, an edit, a deletion, a follow or unfollow, a read mark. Never dropped: handed to
+    `madoguchi.ingest.actions.do_ingest_event`, which keeps it on the message it targets (or on
+    the customer's identity when there is no message), even if it arrives before that message.
+
+    `external_id` identifies the event itself (duplicate deliveries are ignored);
+    `target_external_id` is the external id of the item it concerns (empty for follow/unfollow).
+    An edit carries the new `text`/`html`; the original stays on the event for audit.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=255)
+    kind: EventKind
+    author: InboundAuthor
+    target_external_id: str = Field(default="", max_length=255)
+    emoji: str = Field(default="", max_length=64)  # reaction: the emoji or the platform's name
+    text: str = Field(default="", max_length=100_000)
+    html: str = Field(default="", max_length=1_000_000)
+    created_at: dt.datetime | None = None
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return _check_aware(value)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from madoguchi.inbox.models import (
     Direction,
     Label,
     Message,
+    MessageEvent,
     Outbox,
     OutboxStatus,
     Status,
@@ -504,4 +505,95 @@ def do_publish_presence(conversation: Conversation, user: User, state: str) -> N
         user=user.pk,
         name=user.display_name,
         state=state,
+    )
+
+
+@dataclass
+class NewEvent:
+    """A platform event to record (see connectors.base.InboundEvent)."""
+
+    external_id: str
+    kind: str
+    target_external_id: str = ""
+    emoji: str = ""
+    text: str = ""
+    html: str = ""
+    created_at: dt.datetime | None = None
+    raw: dict | None = None
+
+
+def do_record_event(account: ChannelAccount, identity: Identity | None, event: NewEvent) -> MessageEvent:
+    """Keep a reaction, edit, deletion, follow or read mark; apply it to its message if that is here.
+
+    Idempotent on (account, event external id). An event that arrives before its message waits
+    on `target_external_id` and is applied by `do_apply_pending_events` when the message comes.
+    """
+    existing = MessageEvent.objects.filter(channel_account=account, external_id=event.external_id).first()
+    if existing is not None:
+        return existing
+    message = None
+    if event.target_external_id:
+        message = (
+            Message.objects.select_for_update()
+            .filter(channel_account=account, external_id=event.target_external_id)
+            .first()
+        )
+    record = MessageEvent.objects.create(
+        workspace_id=account.workspace_id,
+        channel_account=account,
+        external_id=event.external_id,
+        kind=event.kind,
+        target_external_id=event.target_external_id,
+        identity=identity,
+        emoji=event.emoji,
+        text=event.text if event.kind == "edit" else "",
+        created_at=event.created_at or timezone.now(),
+        raw=event.raw or {},
+    )
+    if message is not None:
+        _apply_event(message, record, html=event.html)
+    return record
+
+
+def do_apply_pending_events(message: Message) -> int:
+    """Apply the events that arrived before this message (out-of-order delivery); returns how many."""
+    if not message.external_id or message.channel_account_id is None:
+        return 0
+    pending = list(
+        MessageEvent.objects.filter(
+            channel_account_id=message.channel_account_id,
+            target_external_id=message.external_id,
+            message__isnull=True,
+        ).order_by("created_at", "id")
+    )
+    for record in pending:
+        _apply_event(message, record, html="")
+    return len(pending)
+
+
+def _apply_event(message: Message, record: MessageEvent, *, html: str) -> None:
+    fields: list[str] = []
+    if record.kind == "edit" and (message.edited_at is None or record.created_at >= message.edited_at):
+        record.previous_text = message.text
+        message.text, message.edited_at = record.text, record.created_at
+        fields += ["text", "edited_at"]
+        if html:
+            message.html = sanitize_html(html)
+            fields.append("html")
+    elif record.kind == "delete" and message.deleted_at is None:
+        message.deleted_at = record.created_at
+        fields.append("deleted_at")
+    record.message = message
+    record.save(update_fields=["message", "previous_text"])
+    if fields:
+        message.save(update_fields=fields)
+        if "text" in fields:
+            search.index_message(message.pk, message.workspace_id, message.conversation_id, message.text)
+    publish(
+        message.workspace_id,
+        "message.updated",
+        message.conversation_id,
+        message=message.pk,
+        event=record.kind,
+        emoji=record.emoji,
     )

@@ -144,6 +144,10 @@ class Message(models.Model):
     delivery = models.CharField(max_length=8, choices=Delivery.choices, blank=True, default="")
     delivery_error = models.TextField(blank=True)
     raw = models.JSONField(default=dict, blank=True)
+    # Set when the author edits or deletes the item on the platform; the original text stays in
+    # the MessageEvent that records the change, and a deleted message keeps its text for audit.
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -157,6 +161,40 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.text[:40]}"
+
+
+class MessageEvent(models.Model):
+    """A reaction, edit, deletion, follow/unfollow or read mark from the platform.
+
+    Attached to the message it concerns; `message` is empty until that message arrives (platforms
+    deliver out of order) or for events about the customer rather than a message (follows).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    channel_account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16)
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    target_external_id = models.CharField(max_length=255, blank=True)
+    identity = models.ForeignKey(
+        Identity, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    emoji = models.CharField(max_length=64, blank=True)
+    text = models.TextField(blank=True)  # edit: the new text
+    previous_text = models.TextField(blank=True)  # edit: the text before, kept for audit
+    created_at = models.DateTimeField(default=timezone.now)
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel_account", "external_id"], name="message_event_unique")
+        ]
+        indexes = [models.Index(fields=["channel_account", "target_external_id"], name="msgevent_target_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.target_external_id}"
 
 
 def attachment_path(instance: Attachment, filename: str) -> str:

@@ -13,11 +13,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from madoguchi.connectors.base import InboundItem
+from madoguchi.connectors.base import InboundEvent, InboundItem
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.contacts.actions import do_get_or_create_identity
 from madoguchi.inbox import actions as inbox_actions
-from madoguchi.inbox.models import Conversation, Message
+from madoguchi.inbox.models import Conversation, Message, MessageEvent
 from madoguchi.ingest.models import Post, Quarantine
 from madoguchi.listening import actions as listening
 from madoguchi.text.normalize import detect_language
@@ -154,7 +154,38 @@ def _ingest(account: ChannelAccount, item: InboundItem, triage: dict[str, Any]) 
     )
     if post is not None:
         Post.objects.filter(pk=post.pk).update(conversation=conversation)
+    inbox_actions.do_apply_pending_events(message)
     return IngestResult(created=True, message=message, post=post)
+
+
+def do_ingest_event(account: ChannelAccount, event: InboundEvent) -> MessageEvent:
+    """Keep a reaction, edit, deletion, follow/unfollow or read mark; never dropped.
+
+    Idempotent on (account, event.external_id). The event hangs on the message it targets, or
+    waits for it when the platform delivered the event first.
+    """
+    try:
+        with transaction.atomic():
+            identity = do_get_or_create_identity(account.workspace_id, account.kind, event.author)
+            record = inbox_actions.do_record_event(
+                account,
+                identity,
+                inbox_actions.NewEvent(
+                    external_id=event.external_id,
+                    kind=event.kind,
+                    target_external_id=event.target_external_id,
+                    emoji=event.emoji,
+                    text=event.text,
+                    html=event.html,
+                    created_at=event.created_at,
+                    raw=event.raw,
+                ),
+            )
+    except IntegrityError:
+        # Two deliveries of the same event raced; the other one stored it.
+        return MessageEvent.objects.get(channel_account=account, external_id=event.external_id)
+    ChannelAccount.objects.filter(pk=account.pk).update(last_receive_at=timezone.now())
+    return record
 
 
 def do_quarantine(account: ChannelAccount | None, reason: str, payload: str | bytes, workspace_id: int | None = None) -> Quarantine:

@@ -1,0 +1,75 @@
+"""Reactions, edits, deletions and follows are kept, never dropped, even out of order."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+
+from madoguchi.connectors.base import InboundAuthor, InboundEvent
+from madoguchi.inbox.models import LiveEvent, Message, MessageEvent
+from madoguchi.ingest.actions import do_ingest_event
+
+AUTHOR = InboundAuthor(external_id="cust-1", handle="cust-1", display_name="Yui Sato")
+
+
+def _event(kind: str, target: str = "", **extra: object) -> InboundEvent:
+    return InboundEvent(
+        external_id=f"{kind}-{target}-{len(extra)}-{extra.get('emoji', '')}",
+        kind=kind,  # type: ignore[arg-type]
+        author=AUTHOR,
+        target_external_id=target,
+        created_at=extra.pop("created_at", timezone.now()),  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_reaction_is_kept_on_the_message_it_reacts_to(cast):
+    message = cast.inbound("品切れですか？", external_id="m1").message
+    record = do_ingest_event(cast.account, _event("reaction", "m1", emoji="👍"))
+    assert record.message_id == message.pk and record.emoji == "👍"
+    assert LiveEvent.objects.filter(kind="message.updated", conversation_id=message.conversation_id).exists()
+
+
+def test_duplicate_event_delivery_is_ignored(cast):
+    cast.inbound("hello", external_id="m1")
+    first = do_ingest_event(cast.account, _event("reaction", "m1", emoji="❤"))
+    again = do_ingest_event(cast.account, _event("reaction", "m1", emoji="❤"))
+    assert first.pk == again.pk and MessageEvent.objects.count() == 1
+
+
+def test_edit_changes_the_text_and_keeps_the_original_for_audit(cast):
+    cast.inbound("My order 123 is late", external_id="m1")
+    record = do_ingest_event(cast.account, _event("edit", "m1", text="My order 124 is late"))
+    message = Message.objects.get(external_id="m1")
+    assert message.text == "My order 124 is late" and message.edited_at is not None
+    assert record.previous_text == "My order 123 is late"
+
+
+def test_deleted_message_is_marked_and_its_text_kept(cast):
+    cast.inbound("please call me on 090-0000-0000", external_id="m1")
+    do_ingest_event(cast.account, _event("delete", "m1"))
+    message = Message.objects.get(external_id="m1")
+    assert message.deleted_at is not None and "090" in message.text
+
+
+def test_event_that_arrives_before_its_message_is_applied_when_the_message_comes(cast):
+    early = timezone.now() + dt.timedelta(seconds=1)
+    do_ingest_event(cast.account, _event("edit", "m9", text="edited first", created_at=early))
+    do_ingest_event(cast.account, _event("reaction", "m9", emoji="😡"))
+    message = cast.inbound("original", external_id="m9").message
+    message.refresh_from_db()
+    assert message.text == "edited first"
+    assert set(message.events.values_list("kind", flat=True)) == {"edit", "reaction"}
+
+
+def test_follow_is_recorded_on_the_customer_without_opening_a_conversation(cast):
+    record = do_ingest_event(cast.account, _event("follow"))
+    assert record.message is None and record.identity.external_id == "cust-1"
+    assert not Message.objects.exists()
+
+
+def test_second_workspace_never_sees_the_event(cast):
+    cast.inbound("hello", external_id="m1")
+    do_ingest_event(cast.account_b, _event("reaction", "m1", emoji="👍"))
+    assert MessageEvent.objects.get().message is None
