@@ -112,6 +112,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "madoguchi.connectors.context_processors.channel_alerts",
             ],
         },
     },
@@ -192,6 +193,7 @@ TASKS = {
 # Clock-driven tasks every worker runs every few seconds; each claims its rows atomically.
 PERIODIC_TASKS = [
     "madoguchi.inbox.tasks.run_periodic",
+    "madoguchi.connectors.tasks.send_health_alerts",
     "madoguchi.webhooks.tasks.requeue_due_webhooks",
     "madoguchi.connectors.x.tasks.poll_mentions",
     "madoguchi.connectors.email.tasks.poll_mailboxes",

@@ -18,6 +18,7 @@ urlpatterns = [
     path("contacts/", include("madoguchi.contacts.urls")),
     path("ingest/", include("madoguchi.ingest.urls")),
     path("listening/", include("madoguchi.listening.urls")),
+    path("channels/", include("madoguchi.connectors.urls")),
     *[
         path(f"connectors/{kind}/", include(f"madoguchi.connectors.{kind}.urls"))
         for kind in connector_urls()

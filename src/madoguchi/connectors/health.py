@@ -8,13 +8,18 @@ The disconnected mark lives in `config["health"]` so no migration is needed for 
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import transaction
 from django.utils import timezone
 
 from madoguchi.connectors.models import ChannelAccount
+
+logger = logging.getLogger(__name__)
 
 State = Literal["connected", "degraded", "disconnected"]
 
@@ -34,12 +39,16 @@ def update_config(account: ChannelAccount, change: Callable[[dict[str, Any]], No
 def do_record_channel_error(account: ChannelAccount, reason: str, *, disconnected: bool = False) -> None:
     """A call to the platform failed: keep the reason; a refused credential disconnects the account."""
     now = timezone.now()
+    starts_failing = channel_state(account) == "connected"
     ChannelAccount.objects.filter(pk=account.pk).update(last_error=reason[:2000], last_error_at=now)
     account.last_error, account.last_error_at = reason[:2000], now
-    if disconnected:
+    if disconnected or starts_failing:
 
         def mark(config: dict[str, Any]) -> None:
-            config["health"] = {"state": "disconnected", "reason": reason[:500], "since": now.isoformat()}
+            if starts_failing:
+                config["failing_since"] = now.isoformat()
+            if disconnected:
+                config["health"] = {"state": "disconnected", "reason": reason[:500], "since": now.isoformat()}
 
         update_config(account, mark)
 
@@ -71,3 +80,132 @@ def channel_state(account: ChannelAccount) -> State:
         return "connected"
     last_ok = max((t for t in (account.last_receive_at, account.last_send_at) if t is not None), default=None)
     return "degraded" if last_ok is None or account.last_error_at > last_ok else "connected"
+
+
+# A failure that keeps going this long (no success since) is worth a person's attention.
+DEGRADED_ALERT_AFTER = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Health:
+    """What the channels page and the alert banner show for one account."""
+
+    account: ChannelAccount
+    state: State
+    reason: str
+    since: dt.datetime | None
+    alert: bool  # needs a person: disconnected, or failing for DEGRADED_ALERT_AFTER
+
+    @property
+    def last_ok(self) -> dt.datetime | None:
+        return _last_ok(self.account)
+
+
+def _last_ok(account: ChannelAccount) -> dt.datetime | None:
+    return max((t for t in (account.last_receive_at, account.last_send_at) if t is not None), default=None)
+
+
+def health_of(account: ChannelAccount, now: dt.datetime | None = None) -> Health:
+    """The account's state, why, since when, and whether it needs a person now."""
+    now = now or timezone.now()
+    state = channel_state(account)
+    if state == "disconnected":
+        mark = (account.config or {}).get("health", {})
+        since = _parse_time(mark.get("since")) or account.last_error_at
+        return Health(account, state, mark.get("reason") or account.last_error, since, True)
+    if state == "degraded":
+        since = _parse_time((account.config or {}).get("failing_since")) or account.last_error_at
+        failing_for = now - (since or now)
+        return Health(account, state, account.last_error, since, failing_for >= DEGRADED_ALERT_AFTER)
+    return Health(account, state, "", _last_ok(account), False)
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def workspace_health(workspace_id: int) -> list[Health]:
+    """Every active account of a workspace with its health, brand then name (one query)."""
+    accounts = ChannelAccount.objects.filter(workspace_id=workspace_id, is_active=True).select_related("brand")
+    now = timezone.now()
+    return [health_of(account, now) for account in accounts]
+
+
+def do_send_health_alerts() -> int:
+    """Email each workspace's admins once per incident when an account needs a person, and once
+    when it recovers. The incident mark lives in `config["health_alert"]`. Returns emails sent."""
+    sent = 0
+    now = timezone.now()
+    for account in ChannelAccount.objects.filter(is_active=True).select_related("brand", "workspace"):
+        if (account.config or {}).get("simulated"):
+            continue
+        health = health_of(account, now)
+        marked = bool((account.config or {}).get("health_alert"))
+        # Raise when it needs a person; clear only once it is connected again (not merely quiet).
+        if health.alert == marked or (marked and health.state != "connected"):
+            continue
+        if not _claim_alert(account, raise_it=health.alert, state=health.state, now=now):
+            continue  # another worker's clock got there first
+        try:
+            sent += _email_admins(health, recovered=not health.alert)
+        except Exception:
+            logger.exception("could not email the health alert for account %s", account.pk)
+            _claim_alert(account, raise_it=not health.alert, state=health.state, now=now)  # try again
+    return sent
+
+
+def _claim_alert(account: ChannelAccount, *, raise_it: bool, state: str, now: dt.datetime) -> bool:
+    """Set or clear the incident mark under the row lock; False if it already was that way."""
+    changed: list[bool] = []
+
+    def change(config: dict[str, Any]) -> None:
+        if raise_it and not config.get("health_alert"):
+            config["health_alert"] = {"state": state, "at": now.isoformat()}
+            changed.append(True)
+        elif not raise_it and config.get("health_alert"):
+            config.pop("health_alert")
+            changed.append(True)
+
+    update_config(account, change)
+    return bool(changed)
+
+
+def _email_admins(health: Health, *, recovered: bool) -> int:
+    from django.conf import settings
+    from django.core.mail import send_mail
+    from django.utils import translation
+    from django.utils.translation import gettext as _
+
+    from madoguchi.accounts.models import Role, User
+
+    account = health.account
+    admins = User.objects.filter(workspace_id=account.workspace_id, role=Role.ADMIN, is_active=True)
+    sent = 0
+    for admin in admins:
+        with translation.override(admin.language or settings.LANGUAGE_CODE):
+            names = {"channel": account.get_kind_display(), "name": account.name}
+            if recovered:
+                subject = _("[madoguchi] %(channel)s %(name)s works again") % names
+                body = _("%(channel)s account %(name)s receives and sends again.") % names
+            else:
+                subject = _("[madoguchi] %(channel)s %(name)s needs attention") % names
+                body = _(
+                    "%(channel)s account %(name)s is %(state)s since %(since)s.\n\nReason: %(reason)s\n\n"
+                    "Open the Channels page of madoguchi to reconnect it. Until then, messages on this "
+                    "channel may not arrive or leave."
+                ) % {**names, "state": state_label(health.state), "since": health.since or "-", "reason": health.reason or "-"}
+        send_mail(subject, body, None, [admin.email], fail_silently=False)
+        sent += 1
+    return sent
+
+
+def state_label(state: str) -> str:
+    """The state as a person reads it."""
+    from django.utils.translation import gettext as _
+
+    return {"connected": _("connected"), "degraded": _("degraded"), "disconnected": _("disconnected")}.get(state, state)

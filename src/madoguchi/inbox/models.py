@@ -162,6 +162,24 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.direction} {self.text[:40]}"
 
+    @property
+    def reaction_summary(self) -> list[tuple[str, int]]:
+        """Current reactions as (emoji, count): each person's latest reaction per emoji counts."""
+        latest: dict[tuple[int | None, str], str] = {}
+        for event in sorted(self.events.all(), key=lambda e: (e.created_at, e.pk)):
+            if event.kind in ("reaction", "unreaction"):
+                latest[(event.identity_id, event.emoji)] = event.kind
+        counts: dict[str, int] = {}
+        for (_who, emoji), kind in latest.items():
+            if kind == "reaction":
+                counts[emoji or "+"] = counts.get(emoji or "+", 0) + 1
+        return sorted(counts.items(), key=lambda pair: -pair[1])
+
+    @property
+    def edit_history(self) -> list[MessageEvent]:
+        """The edits of this message, oldest first, each with the text it replaced."""
+        return sorted((e for e in self.events.all() if e.kind == "edit"), key=lambda e: (e.created_at, e.pk))
+
 
 class MessageEvent(models.Model):
     """A reaction, edit, deletion, follow/unfollow or read mark from the platform.

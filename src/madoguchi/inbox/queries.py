@@ -153,7 +153,7 @@ def counts_for(user: User) -> dict[str, int]:
 
 def history(conversation: Conversation, before: int | None = None, limit: int = 50) -> tuple[list[Message], bool]:
     """The latest `limit` messages (or those before message id `before`), oldest first, and whether more exist."""
-    qs = conversation.messages.select_related("identity", "author").prefetch_related("attachments")
+    qs = conversation.messages.select_related("identity", "author").prefetch_related("attachments", "events")
     if before:
         qs = qs.filter(id__lt=before)
     rows = list(qs.order_by("-id")[: limit + 1])

@@ -73,3 +73,13 @@ def test_second_workspace_never_sees_the_event(cast):
     cast.inbound("hello", external_id="m1")
     do_ingest_event(cast.account_b, _event("reaction", "m1", emoji="👍"))
     assert MessageEvent.objects.get().message is None
+
+
+def test_conversation_shows_reactions_edits_and_deletion(cast, client_for):
+    message = cast.inbound("original text", external_id="m1").message
+    do_ingest_event(cast.account, _event("reaction", "m1", emoji="👍"))
+    do_ingest_event(cast.account, _event("edit", "m1", text="new text"))
+    do_ingest_event(cast.account, _event("delete", "m1"))
+    page = client_for(cast.agent).get(f"/inbox/c/{message.conversation_id}/").content.decode()
+    assert "👍" in page and "new text" in page and "original text" in page
+    assert "Deleted by the author" in page and "Edited" in page
