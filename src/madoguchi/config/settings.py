@@ -193,6 +193,7 @@ TASKS = {
 # Clock-driven tasks every worker runs every few seconds; each claims its rows atomically.
 PERIODIC_TASKS = [
     "madoguchi.inbox.tasks.run_periodic",
+    "madoguchi.kb.tasks.run_periodic",
     "madoguchi.connectors.tasks.send_health_alerts",
     "madoguchi.webhooks.tasks.requeue_due_webhooks",
     "madoguchi.connectors.x.tasks.poll_mentions",

@@ -597,3 +597,53 @@ def _apply_event(message: Message, record: MessageEvent, *, html: str) -> None:
         event=record.kind,
         emoji=record.emoji,
     )
+
+
+@transaction.atomic
+def do_post_public(account: ChannelAccount, *, text: str, author: User | None = None) -> Message:
+    """Publish a standalone public post (not a reply) from one of our accounts, through the outbox.
+
+    Used by the knowledge base to share a new article as a short tip. The post is an outbound
+    public message with no `reply_to`, in one resolved "own posts" conversation per account
+    (its contact stands for the account itself), so it is delivered, retried and shown like
+    any reply. Added for issue 6 (kb social posting); nothing else in the inbox depends on it.
+    """
+    from madoguchi.contacts.models import Contact
+
+    text = _check_text(text, None)
+    thread_key = f"own-posts:{account.pk}"
+    conversation = (
+        Conversation.objects.select_for_update().filter(channel_account=account, thread_key=thread_key).first()
+    )
+    if conversation is None:
+        identity = Identity.objects.filter(
+            workspace_id=account.workspace_id, kind=account.kind, external_id=f"self:{account.pk}"
+        ).first()
+        if identity is None:
+            contact = Contact.objects.create(workspace_id=account.workspace_id, name=account.name)
+            identity = Identity.objects.create(
+                workspace_id=account.workspace_id, contact=contact, kind=account.kind,
+                external_id=f"self:{account.pk}", handle=account.handle, display_name=account.name,
+            )
+        conversation = do_create_conversation(
+            channel_account=account, identity=identity, subject=_("Posts from %(name)s") % {"name": account.name},
+            thread_key=thread_key,
+        )
+    now = timezone.now()
+    message = _add_message(
+        conversation, direction=Direction.OUTBOUND, channel_account=account, author=author, text=text,
+        public=True, created_at=now, delivery=Delivery.QUEUED, language=detect_language(text),
+    )
+    outbox = Outbox.objects.create(
+        workspace_id=account.workspace_id, message=message, idempotency_key=f"mdg-{uuid.uuid4().hex}", next_attempt_at=now
+    )
+    conversation.status = Status.RESOLVED
+    conversation.resolved_at = conversation.resolved_at or now
+    conversation.waiting_since = None
+    conversation.last_message_at = now
+    conversation.preview = _preview(text)
+    conversation.message_count += 1
+    conversation.save()
+    _conversation_event(conversation, "message.created", message=message.pk, direction="out")
+    transaction.on_commit(lambda: _enqueue_delivery(outbox.pk))
+    return message

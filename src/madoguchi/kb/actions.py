@@ -7,10 +7,13 @@ process's in-memory search index is rebuilt (incrementally) on its next search.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
+import re
 import threading
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,12 +30,19 @@ from madoguchi.accounts.models import Brand, User, Workspace
 from madoguchi.kb.anonymize import anonymize
 from madoguchi.kb.models import (
     Article,
+    ArticleDay,
     ArticleStatus,
     ArticleVector,
     ArticleVersion,
     ArticleVote,
+    BrandKbSettings,
     Category,
+    ConversationDoc,
     KbState,
+    SearchLog,
+    SocialPost,
+    SocialPosting,
+    SocialPostStatus,
 )
 from madoguchi.text.normalize import detect_language
 
@@ -203,6 +213,8 @@ def do_set_status(article: Article, status: str, *, actor: User) -> Article:
     article.save(update_fields=["status", "published_at", "reviewer", "updated_at"])
     if was_published or status == ArticleStatus.PUBLISHED:
         _bump_index(article.workspace_id)
+    if status == ArticleStatus.PUBLISHED:
+        do_propose_social_posts(article)
     return article
 
 
@@ -235,9 +247,27 @@ def do_link_translations(article: Article, other: Article) -> None:
         a.translation_group = group
 
 
+def _count_day(article_id: int, column: str) -> None:
+    """Add one to an article's counter for today (UTC), creating the day's row if needed."""
+    day = timezone.now().date()
+    if ArticleDay.objects.filter(article_id=article_id, day=day).update(**{column: F(column) + 1}):
+        return
+    try:
+        with transaction.atomic():
+            ArticleDay.objects.create(article_id=article_id, day=day, **{column: 1})
+    except IntegrityError:  # another request created it first
+        ArticleDay.objects.filter(article_id=article_id, day=day).update(**{column: F(column) + 1})
+
+
 def do_record_view(article: Article) -> None:
     """Count one page view (callers skip bots)."""
     Article.objects.filter(pk=article.pk).update(views=F("views") + 1)
+    _count_day(article.pk, "views")
+
+
+def do_record_insert(article: Article) -> None:
+    """An agent inserted the article's link or text into a reply (a ranking signal)."""
+    _count_day(article.pk, "inserts")
 
 
 def do_vote(article: Article, *, visitor: str, helpful: bool, comment: str = "") -> bool:
@@ -247,6 +277,7 @@ def do_vote(article: Article, *, visitor: str, helpful: bool, comment: str = "")
             ArticleVote.objects.create(article=article, visitor=visitor[:64], helpful=helpful, comment=comment[:2000])
             column = "helpful_yes" if helpful else "helpful_no"
             Article.objects.filter(pk=article.pk).update(**{column: F(column) + 1})
+            _count_day(article.pk, column)
     except IntegrityError:
         return False
     return True
@@ -431,3 +462,214 @@ def do_set_embed_progress(workspace_id: int, done: int, total: int, *, bump: boo
     if bump:
         updates["index_version"] = F("index_version") + 1
     KbState.objects.filter(workspace_id=workspace_id).update(**updates)
+
+
+# -- searches --------------------------------------------------------------------------------
+
+_SPACES = re.compile(r"\s+")
+_EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def normalize_query(q: str) -> str:
+    """The form searches are counted under: NFKC, case-folded, spaces collapsed, personal data
+    (emails, phone and order numbers) replaced, so the report never stores who searched."""
+    q = unicodedata.normalize("NFKC", q).casefold()
+    q = _EDGE_PUNCT.sub("", _SPACES.sub(" ", anonymize(q)).strip())
+    return q[:200]
+
+
+def do_log_search(workspace_id: int, source: str, q: str, *, good: bool, quality: float) -> None:
+    """Count one search under its normalized query for today (no visitor, no user)."""
+    query = normalize_query(q)
+    if len(query) < 2:
+        return
+    now = timezone.now()
+    day = now.date()
+    updates = {"searches": F("searches") + 1, "last_at": now, "no_good": F("no_good") + (0 if good else 1)}
+    rows = SearchLog.objects.filter(workspace_id=workspace_id, source=source, query=query, day=day)
+    if not rows.update(**updates):
+        try:
+            with transaction.atomic():
+                SearchLog.objects.create(
+                    workspace_id=workspace_id, source=source, query=query, day=day, searches=1,
+                    no_good=0 if good else 1, best_quality=quality, last_at=now,
+                )
+                return
+        except IntegrityError:
+            rows.update(**updates)
+    rows.filter(best_quality__lt=quality).update(best_quality=quality)
+
+
+# -- resolved conversations as search documents ----------------------------------------------
+
+QUESTION_CHARS = 1000
+ANSWER_CHARS = 4000
+# Conversations resolved this long before the newest indexed one are looked at again, so a
+# transaction that committed late is not skipped.
+_OVERLAP = dt.timedelta(minutes=10)
+
+
+def conversation_pair(conversation) -> tuple[str, str]:
+    """The customer's question (inbound text before our first answer) and our last answer,
+    anonymized; ("", "") if either is missing."""
+    from madoguchi.inbox.models import Direction, Message
+
+    messages = list(
+        Message.objects.filter(conversation=conversation, direction__in=[Direction.INBOUND, Direction.OUTBOUND], deleted_at=None)
+        .select_related("identity", "author").order_by("id")[:200]
+    )
+    question_parts: list[str] = []
+    for m in messages:
+        if m.direction == Direction.OUTBOUND:
+            break
+        if m.text.strip():
+            question_parts.append(m.text.strip())
+    answer = next((m.text.strip() for m in reversed(messages) if m.direction == Direction.OUTBOUND and m.text.strip()), "")
+    if not question_parts or not answer:
+        return "", ""
+    names = [str(conversation.contact), getattr(conversation.contact, "name", "")]
+    names += [m.identity.label for m in messages if m.identity is not None]
+    names += [m.author.display_name for m in messages if m.author is not None]
+    question = anonymize("\n".join(question_parts), names).strip()[:QUESTION_CHARS]
+    return question, anonymize(answer, names).strip()[:ANSWER_CHARS]
+
+
+def do_index_resolved_conversations(limit: int = 300) -> int:
+    """Add conversations resolved since the last run to the similar-conversation index.
+
+    Incremental: a cursor on `resolved_at` (the newest indexed, minus an overlap). A reopened
+    and resolved-again conversation is indexed again with its new answer. Returns how many
+    documents were written; the caller queues embedding when that is more than zero.
+    """
+    from madoguchi.inbox.models import Conversation, Status
+
+    newest = ConversationDoc.objects.order_by("-resolved_at").values_list("resolved_at", flat=True).first()
+    qs = Conversation.objects.filter(status=Status.RESOLVED, resolved_at__isnull=False).select_related("contact")
+    if newest is not None:
+        qs = qs.filter(resolved_at__gte=newest - _OVERLAP)
+    known = {}
+    written = 0
+    batch = list(qs.order_by("resolved_at", "pk")[: limit * 4])
+    if batch:
+        known = dict(
+            ConversationDoc.objects.filter(conversation_id__in=[c.pk for c in batch]).values_list("conversation_id", "resolved_at")
+        )
+    for conversation in batch:
+        if written >= limit:
+            break
+        if known.get(conversation.pk) == conversation.resolved_at:
+            continue
+        question, answer = conversation_pair(conversation)
+        if not question:
+            continue
+        doc = ConversationDoc.objects.filter(conversation=conversation).first()
+        if doc is None:
+            ConversationDoc.objects.create(
+                workspace_id=conversation.workspace_id, conversation=conversation, question=question, answer=answer,
+                language=conversation.language or detect_language(question), resolved_at=conversation.resolved_at or timezone.now(),
+            )
+        else:
+            changed = (doc.question, doc.answer) != (question, answer)
+            ConversationDoc.objects.filter(pk=doc.pk).update(
+                question=question, answer=answer, resolved_at=conversation.resolved_at, updated_at=timezone.now(),
+                version=F("version") + (1 if changed else 0),
+                **({"vector": None, "vector_model": ""} if changed else {}),
+            )
+        written += 1
+    return written
+
+
+def do_store_conversation_vectors(model: str, items: list[tuple[int, np.ndarray]]) -> None:
+    """Save question embeddings of conversation documents (by conversation id)."""
+    now = timezone.now()
+    for conversation_id, vec in items:
+        ConversationDoc.objects.filter(conversation_id=conversation_id).update(
+            vector=np.asarray(vec, dtype=np.float32).tobytes(), vector_model=model, updated_at=now
+        )
+
+
+# -- social posts ----------------------------------------------------------------------------
+
+SOCIAL_KINDS = ("x", "mastodon", "bluesky", "facebook", "instagram")
+TIP_CHARS = 100
+
+
+def tip_text(article: Article, url: str) -> str:
+    """A short tip: the question (cut to fit every platform's limit) and the link."""
+    title = " ".join(article.title.split())
+    if len(title) > TIP_CHARS:
+        title = title[: TIP_CHARS - 1] + "…"
+    return f"{title}\n{url}"
+
+
+def article_url(article: Article) -> str:
+    from django.conf import settings
+    from django.urls import reverse
+
+    return settings.SITE_URL.rstrip("/") + reverse("kb:public_article", args=[article.pk])
+
+
+def social_accounts(article: Article) -> list:
+    from madoguchi.connectors.models import ChannelAccount
+
+    if article.brand_id is None:
+        return []
+    return list(ChannelAccount.objects.filter(brand_id=article.brand_id, kind__in=SOCIAL_KINDS, is_active=True).order_by("pk"))
+
+
+def do_set_social_posting(brand: Brand, mode: str) -> BrandKbSettings:
+    if mode not in SocialPosting.values:
+        raise KbError(_("Unknown social posting setting."))
+    row, _created = BrandKbSettings.objects.update_or_create(brand=brand, defaults={"social_posting": mode})
+    return row
+
+
+def do_propose_social_posts(article: Article) -> list[SocialPost]:
+    """On publishing: one tip per social account of the article's brand, posted at once or
+    left for a manager to approve, as the brand's setting says. Never twice per account."""
+    if article.brand_id is None or article.status != ArticleStatus.PUBLISHED:
+        return []
+    mode = BrandKbSettings.objects.filter(brand_id=article.brand_id).values_list("social_posting", flat=True).first()
+    if mode in (None, SocialPosting.OFF):
+        return []
+    posts = []
+    for account in social_accounts(article):
+        post, created = SocialPost.objects.get_or_create(
+            article=article, account=account,
+            defaults={"workspace_id": article.workspace_id, "text": tip_text(article, article_url(article))},
+        )
+        if created:
+            posts.append(post)
+    if mode == SocialPosting.AUTO:
+        for post in posts:
+            _send_social_post(post, actor=None)
+    return posts
+
+
+def _send_social_post(post: SocialPost, actor: User | None) -> None:
+    from madoguchi.inbox.actions import do_post_public
+
+    message = do_post_public(post.account, text=post.text, author=actor)
+    post.status = SocialPostStatus.POSTED
+    post.message_id = message.pk
+    post.decided_by = actor
+    post.decided_at = timezone.now()
+    post.save(update_fields=["status", "message_id", "decided_by", "decided_at"])
+
+
+@transaction.atomic
+def do_decide_social_post(post: SocialPost, *, approve: bool, actor: User) -> SocialPost:
+    """A manager approves (the tip goes to the outbox) or discards a proposed tip."""
+    if not actor.has_role("manager"):
+        raise KbError(_("Only a manager can approve social posts."))
+    post = SocialPost.objects.select_for_update().get(pk=post.pk)
+    if post.status != SocialPostStatus.PROPOSED:
+        raise KbError(_("This post was already handled."))
+    if approve:
+        _send_social_post(post, actor)
+    else:
+        post.status = SocialPostStatus.DISCARDED
+        post.decided_by = actor
+        post.decided_at = timezone.now()
+        post.save(update_fields=["status", "decided_by", "decided_at"])
+    return post

@@ -123,3 +123,101 @@ class ArticleVote(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["article", "visitor"], name="kb_vote_once_per_visitor")]
+
+
+class ArticleDay(models.Model):
+    """One article's counters for one day (UTC), for trends: views, votes, agents' inserts."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    views = models.PositiveIntegerField(default=0)
+    helpful_yes = models.PositiveIntegerField(default=0)
+    helpful_no = models.PositiveIntegerField(default=0)
+    # Agents inserting the article's link or text into a reply: a relevance signal for ranking.
+    inserts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["article", "day"], name="kb_articleday_unique")]
+
+
+class SearchSource(models.TextChoices):
+    HELP = "help", _("Help site")
+    AGENT = "agent", _("Agents")
+
+
+class SearchLog(models.Model):
+    """Searches aggregated by normalized query and day: what people look for, never who."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=8, choices=SearchSource.choices)
+    query = models.CharField(max_length=200)
+    day = models.DateField()
+    searches = models.PositiveIntegerField(default=0)
+    # Searches whose best result was not good enough (see queries.result_quality).
+    no_good = models.PositiveIntegerField(default=0)
+    best_quality = models.FloatField(default=0.0)
+    last_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "source", "query", "day"], name="kb_searchlog_unique")
+        ]
+        indexes = [models.Index(fields=["workspace", "day"])]
+
+
+class ConversationDoc(models.Model):
+    """A resolved conversation as a searchable pair: the customer's question and our answer.
+
+    Both texts are anonymized when stored (the answer is inserted into other customers' replies).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    conversation = models.OneToOneField("inbox.Conversation", on_delete=models.CASCADE, related_name="+")
+    question = models.TextField()
+    answer = models.TextField()
+    language = models.CharField(max_length=16, blank=True)
+    resolved_at = models.DateTimeField()
+    version = models.PositiveIntegerField(default=1)
+    vector = models.BinaryField(null=True, blank=True)
+    vector_model = models.CharField(max_length=100, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "resolved_at"]), models.Index(fields=["resolved_at"])]
+
+
+class SocialPosting(models.TextChoices):
+    OFF = "off", _("Off")
+    APPROVAL = "approval", _("After a manager approves")
+    AUTO = "auto", _("Automatically on publishing")
+
+
+class BrandKbSettings(models.Model):
+    """Per brand: whether newly published articles are posted as tips to its social accounts."""
+
+    brand = models.OneToOneField(Brand, on_delete=models.CASCADE, related_name="+")
+    social_posting = models.CharField(max_length=16, choices=SocialPosting.choices, default=SocialPosting.OFF)
+
+
+class SocialPostStatus(models.TextChoices):
+    PROPOSED = "proposed", _("Waiting for approval")
+    POSTED = "posted", _("Sent to the outbox")
+    DISCARDED = "discarded", _("Discarded")
+
+
+class SocialPost(models.Model):
+    """A short tip with a link to a published article, for one social account of its brand."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="social_posts")
+    account = models.ForeignKey("connectors.ChannelAccount", on_delete=models.CASCADE, related_name="+")
+    text = models.TextField()
+    status = models.CharField(max_length=16, choices=SocialPostStatus.choices, default=SocialPostStatus.PROPOSED)
+    message_id = models.BigIntegerField(null=True, blank=True)  # the inbox message carrying it
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["article", "account"], name="kb_socialpost_once")]

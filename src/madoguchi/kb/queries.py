@@ -10,32 +10,46 @@ stores them). This needs no index server and works with several web processes on
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from django.db.models import Count, F, Max, Prefetch, QuerySet
+from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
+from django.utils import timezone
 
 from madoguchi.accounts.models import User
 from madoguchi.accounts.queries import workspace_id_of
 from madoguchi.kb.models import (
     Article,
+    ArticleDay,
     ArticleStatus,
     ArticleVector,
     ArticleVote,
     Category,
+    ConversationDoc,
     KbState,
+    SearchLog,
 )
-from madoguchi.kb.search import Doc, SearchIndex, analyze, index_terms, passage_text
+from madoguchi.kb.search import Doc, Hit, SearchIndex, analyze, index_terms, passage_text
 from madoguchi.kb.search.engine import vector_key
 from madoguchi.text.embeddings import get_embedder
 
 _lock = threading.Lock()
-_indexes: dict[int, tuple[tuple, SearchIndex]] = {}
-_terms: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
-_versions: dict[int, dict[int, int]] = {}  # workspace → {article id: version} in its index
+# Keyed by ("a", workspace) for articles and ("c", workspace) for resolved conversations.
+_indexes: dict[tuple[str, int], tuple[tuple, SearchIndex]] = {}
+_terms: dict[tuple[str, int, int], tuple[list[str], list[str]]] = {}
+_versions: dict[tuple[str, int], dict[int, int]] = {}  # {doc id: version} in each index
+_query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+_qlock = threading.Lock()
+QUERY_CACHE_SIZE = 4096
 
 
 def access_article(user: User, article_id: int) -> Article:
@@ -86,6 +100,57 @@ def _embedder_or_none():
         return None
 
 
+def query_vector(q: str) -> np.ndarray | None:
+    """The query's embedding, from a per-process LRU cache (help-site visitors repeat queries,
+    and the suggestions panel asks for articles and conversations with the same text)."""
+    embedder = _embedder_or_none()
+    if embedder is None:
+        return None
+    key = f"{embedder.name}\0{q}"
+    with _qlock:
+        vec = _query_vectors.get(key)
+        if vec is not None:
+            _query_vectors.move_to_end(key)
+            return vec
+    vec = embedder.embed([q], kind="query")[0]
+    with _qlock:
+        _query_vectors[key] = vec
+        while len(_query_vectors) > QUERY_CACHE_SIZE:
+            _query_vectors.popitem(last=False)
+    return vec
+
+
+def _refresh(key: tuple[str, int], version: tuple, rows: Iterable[tuple[int, int, str, str, str]], attach) -> SearchIndex:
+    """Bring the cached index `key` up to date: analyse only new or changed documents."""
+    with _lock:
+        cached = _indexes.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        index = cached[1] if cached is not None else SearchIndex(None)
+        known = _versions.setdefault(key, {})
+        current = {}
+        docs, tokens = [], []
+        for pk, ver, title, body, lang in rows:
+            current[pk] = ver
+            if known.get(pk) == ver:
+                continue
+            if pk in known:
+                _terms.pop((key[0], pk, known[pk]), None)
+            terms = _terms.get((key[0], pk, ver)) or (index_terms(title), index_terms(body))
+            _terms[(key[0], pk, ver)] = terms
+            docs.append(Doc(pk, title, body, lang))
+            tokens.append(terms)
+        gone = [pk for pk in known if pk not in current]
+        index.remove(gone + [d.id for d in docs if d.id in known])
+        index.add(docs, tokens)
+        for pk in gone:
+            _terms.pop((key[0], pk, known[pk]), None)
+        _versions[key] = current
+        attach(index)
+        _indexes[key] = (version, index)
+        return index
+
+
 def search_index(workspace_id: int) -> SearchIndex:
     """This process's index of the workspace's published articles, rebuilt if it is stale."""
     # The counter is bumped after commit; the aggregate also catches changes whose commit hook
@@ -95,36 +160,85 @@ def search_index(workspace_id: int) -> SearchIndex:
         n=Count("pk"), last=Max("updated_at"), top=Max("pk")
     )
     version = (state, agg["n"], agg["last"], agg["top"])
-    with _lock:
-        cached = _indexes.get(workspace_id)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        rows = Article.objects.filter(workspace_id=workspace_id, status=ArticleStatus.PUBLISHED).values_list(
-            "pk", "version", "title", "body", "language"
-        )
-        index = cached[1] if cached is not None else SearchIndex(None)
-        known = _versions.setdefault(workspace_id, {})
-        current = {}
-        docs, tokens = [], []
-        for pk, ver, title, body, lang in rows:
-            current[pk] = ver
-            if known.get(pk) == ver:
-                continue
-            if pk in known:
-                _terms.pop((pk, known[pk]), None)
-            terms = _terms.get((pk, ver)) or (index_terms(title), index_terms(body))
-            _terms[(pk, ver)] = terms
-            docs.append(Doc(pk, title, body, lang))
-            tokens.append(terms)
-        gone = [pk for pk in known if pk not in current]
-        index.remove(gone + [d.id for d in docs if d.id in known])
-        index.add(docs, tokens)
-        for pk in gone:
-            _terms.pop((pk, known[pk]), None)
-        _versions[workspace_id] = current
-        _attach_vectors(workspace_id, index)
-        _indexes[workspace_id] = (version, index)
+    cached = _indexes.get(("a", workspace_id))
+    if cached is not None and cached[0] == version:
+        index = cached[1]
+        if time.monotonic() - _priors_at.get(workspace_id, 0.0) > PRIORS_TTL:
+            index.priors = article_priors(workspace_id)
+            _priors_at[workspace_id] = time.monotonic()
         return index
+    rows = Article.objects.filter(workspace_id=workspace_id, status=ArticleStatus.PUBLISHED).values_list(
+        "pk", "version", "title", "body", "language"
+    )
+    index = _refresh(("a", workspace_id), version, rows, lambda index: _attach_vectors(workspace_id, index))
+    index.priors = article_priors(workspace_id)
+    _priors_at[workspace_id] = time.monotonic()
+    return index
+
+
+_priors_at: dict[int, float] = {}
+PRIORS_TTL = 60.0
+VOTE_PRIOR = 0.4
+INSERT_PRIOR = 0.15
+
+
+def article_priors(workspace_id: int) -> dict[int, float]:
+    """A small ranking bonus (or malus) per article learned from use, in z-score units.
+
+    Helpful votes: the smoothed share of "yes" ((yes + 1) / (votes + 2), so one vote moves little)
+    minus one half, at most ±0.2. Agents inserting the article into replies in the last 90 days:
+    up to +0.15, growing with the logarithm of the count. Both are far below the spread of a
+    confident match (several z units), so they break near-ties and never bury a clear answer.
+    """
+    priors: dict[int, float] = {}
+    for pk, yes, no in _published(workspace_id).filter(Q(helpful_yes__gt=0) | Q(helpful_no__gt=0)).values_list(
+        "pk", "helpful_yes", "helpful_no"
+    ):
+        priors[pk] = VOTE_PRIOR * ((yes + 1) / (yes + no + 2) - 0.5)
+    since = timezone.now().date() - dt.timedelta(days=90)
+    for pk, inserts in (
+        ArticleDay.objects.filter(article__workspace_id=workspace_id, day__gte=since, inserts__gt=0)
+        .values("article_id").annotate(n=Sum("inserts")).values_list("article_id", "n")
+    ):
+        priors[pk] = priors.get(pk, 0.0) + INSERT_PRIOR * min(1.0, math.log1p(inserts) / math.log1p(20))
+    return priors
+
+
+def conversation_index(workspace_id: int) -> SearchIndex:
+    """This process's index of the workspace's resolved conversations (question + our answer)."""
+    agg = ConversationDoc.objects.filter(workspace_id=workspace_id).aggregate(
+        n=Count("pk"), last=Max("updated_at"), top=Max("pk")
+    )
+    version = (agg["n"], agg["last"], agg["top"])
+    cached = _indexes.get(("c", workspace_id))
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rows = ConversationDoc.objects.filter(workspace_id=workspace_id).values_list(
+        "conversation_id", "version", "question", "answer", "language"
+    )
+    return _refresh(("c", workspace_id), version, rows, _attach_conversation_vectors)
+
+
+def _attach_conversation_vectors(index: SearchIndex) -> None:
+    embedder = _embedder_or_none()
+    if embedder is None:
+        return
+    index.embedder = embedder
+    missing = [d.id for d in index.missing_vectors()]
+    if not missing:
+        return
+    vectors = {}
+    for start in range(0, len(missing), 2000):
+        for conv_id, blob in ConversationDoc.objects.filter(
+            conversation_id__in=missing[start : start + 2000], vector_model=conversation_vector_key(embedder)
+        ).values_list("conversation_id", "vector"):
+            if blob:
+                vectors[conv_id] = np.frombuffer(bytes(blob), dtype=np.float32)
+    index.set_vectors(vectors)
+
+
+def conversation_vector_key(embedder) -> str:
+    return f"{embedder.name}:question"
 
 
 def _attach_vectors(workspace_id: int, index: SearchIndex) -> None:
@@ -152,18 +266,73 @@ class Result:
     article: Article
     score: float
     snippet: str
+    good: bool = True
 
 
-def search(workspace_id: int, q: str, *, limit: int = 10, lang: str = "", mode: str = "hybrid") -> list[Result]:
-    """Published articles of a workspace that best answer `q`, best first, with snippets."""
+# What counts as a good enough best result, for the "searches with no good result" report and
+# for showing a similar conversation at all: a close embedding (multilingual-e5 cosines of
+# unrelated texts sit around 0.75-0.8) or a strong keyword match (BM25F, a rare word in the
+# question field scores about 8-12).
+GOOD_DENSE = 0.84
+GOOD_LEXICAL = 8.0
+
+
+def is_good(hit: Hit) -> bool:
+    return hit.dense >= GOOD_DENSE or hit.lexical >= GOOD_LEXICAL
+
+
+def _hits(index: SearchIndex, q: str, *, limit: int, lang: str, mode: str) -> list[Hit]:
+    qv = query_vector(q) if mode != "lexical" and index.has_vectors() else None
+    return index.search(q, limit=limit, lang=lang, mode=mode if qv is not None else "lexical", query_vector=qv)  # type: ignore[arg-type]
+
+
+def search(
+    workspace_id: int, q: str, *, limit: int = 10, lang: str = "", mode: str = "hybrid", log: str = ""
+) -> list[Result]:
+    """Published articles of a workspace that best answer `q`, best first, with snippets.
+
+    `log` ("help" or "agent") records the search, aggregated by normalized query and day.
+    """
     q = q.strip()[:1000]
     if not q:
         return []
     index = search_index(workspace_id)
-    hits = index.search(q, limit=limit, lang=lang, mode=mode)  # type: ignore[arg-type]
+    hits = _hits(index, q, limit=limit, lang=lang, mode=mode)
     articles = Article.objects.select_related("category").in_bulk([h.id for h in hits])
     terms = set(analyze(q))
-    return [Result(articles[h.id], h.score, snippet(articles[h.id].body, terms)) for h in hits if h.id in articles]
+    results = [
+        Result(articles[h.id], h.score, snippet(articles[h.id].body, terms), is_good(h)) for h in hits if h.id in articles
+    ]
+    if log:
+        from madoguchi.kb.actions import do_log_search
+
+        best = max((max(h.dense, min(h.lexical / GOOD_LEXICAL, 1.0) * GOOD_DENSE) for h in hits), default=0.0)
+        do_log_search(workspace_id, log, q, good=any(r.good for r in results[:5]), quality=best)
+    return results
+
+
+@dataclass
+class SimilarConversation:
+    doc: ConversationDoc
+    score: float
+    article: Article | None  # a published article made from it, to link to
+
+
+def similar_conversations(workspace_id: int, q: str, *, exclude: int | None = None, limit: int = 3) -> list[SimilarConversation]:
+    """Earlier resolved conversations of this workspace whose question is closest to `q`."""
+    q = q.strip()[:1000]
+    if not q:
+        return []
+    index = conversation_index(workspace_id)
+    if not len(index):
+        return []
+    hits = [h for h in _hits(index, q, limit=limit + 1, lang="", mode="hybrid") if h.id != exclude and is_good(h)][:limit]
+    docs = {d.conversation_id: d for d in ConversationDoc.objects.filter(workspace_id=workspace_id, conversation_id__in=[h.id for h in hits])}
+    linked = {
+        a.source_conversation_id: a
+        for a in _published(workspace_id).filter(source_conversation_id__in=list(docs)).order_by("pk")
+    }
+    return [SimilarConversation(docs[h.id], h.score, linked.get(h.id)) for h in hits if h.id in docs]
 
 
 def related_articles(article: Article, *, limit: int = 5) -> list[Article]:
@@ -177,12 +346,16 @@ def related_articles(article: Article, *, limit: int = 5) -> list[Article]:
     return [found[i] for i in ids if i in found]
 
 
-def suggestions_for_conversation(conversation, *, limit: int = 5) -> list[Result]:
-    """Articles for the customer's latest inbound message in a conversation."""
+def latest_customer_text(conversation) -> str:
     from madoguchi.inbox import queries as inbox_queries
 
     messages, _more = inbox_queries.history(conversation, limit=20)
-    last = next((m.text for m in reversed(messages) if m.direction == "in" and m.text.strip()), "")
+    return next((m.text for m in reversed(messages) if m.direction == "in" and m.text.strip()), "")
+
+
+def suggestions_for_conversation(conversation, *, limit: int = 5) -> list[Result]:
+    """Articles for the customer's latest inbound message in a conversation."""
+    last = latest_customer_text(conversation)
     if not last:
         return []
     return search(conversation.workspace_id, last, limit=limit, lang="")
@@ -255,3 +428,188 @@ def read_a_lot_help_little(workspace_id: int, *, min_views: int = 20, limit: int
         .order_by("ratio", "-views")
         .prefetch_related(Prefetch("votes", queryset=ArticleVote.objects.filter(helpful=False).exclude(comment="").order_by("-created_at"), to_attr="complaints"))[:limit]
     )
+
+
+def published_for_brand(brand) -> QuerySet[Article]:
+    """A brand's published articles: its own and the workspace's articles without a brand."""
+    return _published(brand.workspace_id).filter(Q(brand=brand) | Q(brand__isnull=True))
+
+
+def newest_published_for(brand, *, category: Category | None = None, limit: int = 50) -> list[Article]:
+    qs = published_for_brand(brand)
+    if category is not None:
+        qs = qs.filter(category=category)
+    return list(qs.order_by("-published_at", "-pk")[:limit])
+
+
+# -- managers' report ------------------------------------------------------------------------
+
+
+@dataclass
+class ArticleStats:
+    article: Article
+    views_7: int
+    views_prev_7: int
+    views_30: int
+    views_prev_30: int
+
+    @property
+    def votes(self) -> int:
+        return self.article.helpful_yes + self.article.helpful_no
+
+    @property
+    def helpful_ratio(self) -> float | None:
+        return self.article.helpful_yes / self.votes if self.votes else None
+
+    @property
+    def trend_7(self) -> float | None:
+        return _change(self.views_7, self.views_prev_7)
+
+    @property
+    def trend_30(self) -> float | None:
+        return _change(self.views_30, self.views_prev_30)
+
+
+def _change(now: int, before: int) -> float | None:
+    """Relative change in percent, None when there is nothing to compare with."""
+    if not before:
+        return None
+    return round((now - before) * 100.0 / before)
+
+
+def article_stats(workspace_id: int, *, limit: int = 200, today: dt.date | None = None) -> list[ArticleStats]:
+    """Published articles by total views, with views in the last 7 and 30 days and the periods before."""
+    today = today or timezone.now().date()
+    d7, d14, d30, d60 = (today - dt.timedelta(days=n - 1) for n in (7, 14, 30, 60))
+    articles = list(_published(workspace_id).order_by("-views", "-published_at")[:limit])
+    sums = {
+        row["article_id"]: row
+        for row in ArticleDay.objects.filter(article_id__in=[a.pk for a in articles], day__gte=d60)
+        .values("article_id")
+        .annotate(
+            v7=Sum("views", filter=Q(day__gte=d7)),
+            vp7=Sum("views", filter=Q(day__gte=d14, day__lt=d7)),
+            v30=Sum("views", filter=Q(day__gte=d30)),
+            vp30=Sum("views", filter=Q(day__lt=d30)),
+        )
+    }
+    out = []
+    for a in articles:
+        row: Any = sums.get(a.pk, {})
+        out.append(ArticleStats(a, row.get("v7") or 0, row.get("vp7") or 0, row.get("v30") or 0, row.get("vp30") or 0))
+    return out
+
+
+@dataclass
+class MissedSearch:
+    query: str
+    searches: int
+    no_good: int
+    best_quality: float
+    sources: list[str]
+
+
+def searches_without_good_result(workspace_id: int, *, days: int = 30, limit: int = 50) -> list[MissedSearch]:
+    """What people searched for and did not find, most frequent first (normalized queries)."""
+    since = timezone.now().date() - dt.timedelta(days=days - 1)
+    rows = (
+        SearchLog.objects.filter(workspace_id=workspace_id, day__gte=since)
+        .values("query")
+        .annotate(n=Sum("searches"), bad=Sum("no_good"), best=Max("best_quality"))
+        .filter(bad__gt=0)
+        .order_by("-bad", "-n", "query")[:limit]
+    )
+    queries = [r["query"] for r in rows]
+    sources: dict[str, set[str]] = {}
+    for query, source in SearchLog.objects.filter(workspace_id=workspace_id, day__gte=since, query__in=queries).values_list("query", "source"):
+        sources.setdefault(query, set()).add(source)
+    return [MissedSearch(r["query"], r["n"], r["bad"], r["best"], sorted(sources.get(r["query"], ()))) for r in rows]
+
+
+# -- FAQ candidates --------------------------------------------------------------------------
+
+# Two questions whose embeddings are this close ask the same thing (multilingual-e5 cosines of
+# paraphrases are about 0.9 and above).
+CLUSTER_SIMILARITY = 0.9
+
+
+@dataclass
+class FaqCandidate:
+    center: ConversationDoc  # the question closest to all others: the draft is made from it
+    size: int
+    conversation_ids: list[int]
+    examples: list[str]
+
+
+def cluster_vectors(vectors: np.ndarray, threshold: float) -> list[list[int]]:
+    """Threshold clustering (Butina/leader): the row with most neighbours at cosine ≥ threshold
+    becomes a center and takes its unassigned neighbours; repeat. O(n²) memory, fine for a
+    few thousand recent conversations; rows must be L2-normalized."""
+    if not len(vectors):
+        return []
+    sims = vectors @ vectors.T
+    near = sims >= threshold
+    unassigned = np.ones(len(vectors), dtype=bool)
+    clusters: list[list[int]] = []
+    while unassigned.any():
+        counts = (near & unassigned[None, :]).sum(axis=1)
+        counts[~unassigned] = -1
+        center = int(np.argmax(counts))
+        members = np.flatnonzero(near[center] & unassigned)
+        members = members[np.argsort(-sims[center, members], kind="stable")]  # the center first
+        unassigned[members] = False
+        clusters.append([int(m) for m in members])
+    return clusters
+
+
+def faq_candidates(workspace_id: int, *, days: int = 30, min_size: int = 3, limit: int = 10, max_docs: int = 3000) -> list[FaqCandidate]:
+    """Groups of recent resolved conversations asking the same thing that no published article
+    answers well: the questions worth an FAQ, largest group first."""
+    embedder = _embedder_or_none()
+    if embedder is None:
+        return []
+    since = timezone.now() - dt.timedelta(days=days)
+    docs = list(
+        ConversationDoc.objects.filter(workspace_id=workspace_id, resolved_at__gte=since, vector_model=conversation_vector_key(embedder))
+        .exclude(vector=None).order_by("-resolved_at")[:max_docs]
+    )
+    if len(docs) < min_size:
+        return []
+    matrix = np.stack([np.frombuffer(bytes(d.vector), dtype=np.float32) for d in docs])  # type: ignore[arg-type]
+    clusters = [c for c in cluster_vectors(matrix, CLUSTER_SIMILARITY) if len(c) >= min_size]
+    index = search_index(workspace_id)
+    covered = set(
+        _published(workspace_id).exclude(source_conversation_id=None).values_list("source_conversation_id", flat=True)
+    )
+    out = []
+    for members in clusters:
+        group = [docs[i] for i in members]
+        if any(d.conversation_id in covered for d in group):
+            continue
+        center = group[0]
+        hits = index.search(center.question, limit=1, mode="hybrid" if index.has_vectors() else "lexical", query_vector=matrix[members[0]] if index.has_vectors() else None)
+        if hits and is_good(hits[0]):
+            continue  # an article already answers it
+        out.append(FaqCandidate(center, len(group), [d.conversation_id for d in group], [d.question for d in group[1:4]]))
+        if len(out) >= limit:
+            break
+    return out
+
+
+# -- version history -------------------------------------------------------------------------
+
+
+def version_diff(old: str, new: str) -> list[tuple[str, str]]:
+    """Line diff of two texts as (kind, line) rows, kind one of " ", "-", "+"; rendered by the
+    template with autoescaping, so article text can never inject markup."""
+    import difflib
+
+    rows: list[tuple[str, str]] = []
+    a, b = old.splitlines(), new.splitlines()
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            rows += [(" ", line) for line in a[i1:i2]]
+        else:
+            rows += [("-", line) for line in a[i1:i2]]
+            rows += [("+", line) for line in b[j1:j2]]
+    return rows

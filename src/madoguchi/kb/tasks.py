@@ -7,7 +7,7 @@ import logging
 from django_tasks import task
 
 from madoguchi.kb import actions
-from madoguchi.kb.models import Article, ArticleStatus, ArticleVector
+from madoguchi.kb.models import Article, ArticleStatus, ArticleVector, ConversationDoc
 from madoguchi.kb.search import passage_text
 from madoguchi.kb.search.engine import document_vectors, vector_key
 from madoguchi.text.embeddings import get_embedder
@@ -55,3 +55,59 @@ def embed_articles(workspace_id: int) -> dict[str, int]:
         # Bump the index every few batches so dense search improves while the pass runs.
         actions.do_set_embed_progress(workspace_id, done, total, bump=start // BATCH % 8 == 7 or done == total)
     return {"embedded": len(todo), "total": total}
+
+
+def _pending_conversation_vectors(model: str, limit: int) -> list[tuple[int, str]]:
+    return list(
+        ConversationDoc.objects.exclude(vector_model=model).order_by("-resolved_at").values_list("conversation_id", "question")[:limit]
+    )
+
+
+@task()
+def embed_conversations(limit: int = 2000) -> dict[str, int]:
+    """Embed the questions of indexed conversations that have no current vector, newest first."""
+    from madoguchi.kb.queries import conversation_vector_key
+
+    embedder = get_embedder()
+    model = conversation_vector_key(embedder)
+    todo = _pending_conversation_vectors(model, limit)
+    for start in range(0, len(todo), BATCH):
+        batch = todo[start : start + BATCH]
+        vectors = embedder.embed([question for _pk, question in batch], kind="passage")
+        actions.do_store_conversation_vectors(model, [(pk, v) for (pk, _q), v in zip(batch, vectors, strict=True)])
+    return {"embedded": len(todo)}
+
+
+@task()
+def run_periodic() -> dict[str, int]:
+    """Clock work: newly resolved conversations become searchable (text now, vectors queued)."""
+    written = actions.do_index_resolved_conversations()
+    if written:
+        try:
+            embed_conversations.enqueue()
+        except Exception:
+            logger.exception("kb: could not queue conversation embedding")
+    return {"conversations": written}
+
+
+def warm_indexes(max_workspaces: int = 50) -> None:
+    """Load the embedder and build the in-memory indexes of the busiest workspaces, so the first
+    search after a start does not wait for them (run in a background thread at start-up)."""
+    from django.db import close_old_connections
+    from django.db.models import Count
+
+    from madoguchi.kb import queries
+
+    try:
+        busiest = (
+            Article.objects.filter(status=ArticleStatus.PUBLISHED).values("workspace_id")
+            .annotate(n=Count("pk")).order_by("-n").values_list("workspace_id", flat=True)[:max_workspaces]
+        )
+        for workspace_id in list(busiest):
+            queries.search_index(workspace_id).lexical_scores("warm")
+            queries.conversation_index(workspace_id).lexical_scores("warm")
+        queries.query_vector("warm")  # loads the model
+    except Exception:
+        logger.exception("kb: warming the search indexes failed (searches will build them)")
+    finally:
+        close_old_connections()

@@ -27,7 +27,7 @@ def index(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     q = request.GET.get("q", "").strip()[:200]
     if q:
-        results = queries.search(workspace_id_of(user), q, limit=20)
+        results = queries.search(workspace_id_of(user), q, limit=20, log="agent")
         rows = [r.article for r in results]
     else:
         rows = list(queries.articles_for(user, status=status if status in ArticleStatus.values else "")[:200])
@@ -119,16 +119,31 @@ def suggestions(request: HttpRequest, conversation_id: int) -> HttpResponse:
     from madoguchi.inbox import queries as inbox_queries
 
     conversation = inbox_queries.access_conversation(request.user, conversation_id)  # type: ignore[arg-type]
-    q = request.GET.get("q", "").strip()[:1000]
-    if q:
-        results = queries.search(conversation.workspace_id, q, limit=5)
-    else:
-        results = queries.suggestions_for_conversation(conversation)
+    q = request.GET.get("q", "").strip()[:1000] or queries.latest_customer_text(conversation)
+    results = queries.search(conversation.workspace_id, q, limit=5) if q else []
+    similar = queries.similar_conversations(conversation.workspace_id, q, exclude=conversation.pk) if q else []
     items = [
         {"result": r, "url": request.build_absolute_uri(reverse("kb:public_article", args=[r.article.pk]))}
         for r in results
     ]
-    return render(request, "kb/_suggestion_list.html", {"items": items, "conversation": conversation})
+    earlier = [
+        {
+            "similar": s,
+            "url": request.build_absolute_uri(reverse("kb:public_article", args=[s.article.pk])) if s.article else "",
+        }
+        for s in similar
+    ]
+    return render(request, "kb/_suggestion_list.html", {"items": items, "earlier": earlier, "conversation": conversation})
+
+
+@require_POST
+@role_required("agent")
+def suggestion_used(request: HttpRequest, article_id: int) -> HttpResponse:
+    """The agent inserted this article into a reply: counted per day, a signal for ranking."""
+    a = queries.access_article(request.user, article_id)  # type: ignore[arg-type]
+    if a.status == ArticleStatus.PUBLISHED:
+        actions.do_record_insert(a)
+    return HttpResponse(status=204)
 
 
 @require_POST
@@ -194,20 +209,38 @@ def help_home(request: HttpRequest, brand_id: int) -> HttpResponse:
     return render(request, "kb/help_home.html", {"brand": brand, "lang": lang, **ctx})
 
 
-def help_feed(request: HttpRequest, brand_id: int) -> HttpResponse:
-    """Atom feed of the newest published articles: the help site is the source, social the pipe."""
+class _HelpFeed(Atom1Feed):
+    """Atom with each article's full HTML as <content> beside the plain-text <summary>."""
+
+    def add_item_elements(self, handler, item) -> None:
+        super().add_item_elements(handler, item)
+        if item.get("content_html"):
+            handler.addQuickElement("content", item["content_html"], {"type": "html"})
+
+
+def help_feed(request: HttpRequest, brand_id: int, category_id: int | None = None) -> HttpResponse:
+    """Atom feed of a brand's (or one category's) newest published articles: the help site is
+    the source, social the pipe. Atom (RFC 4287): the feed and every entry have an id, a title
+    and an updated date; entries carry their HTML as content and a link to the article."""
     brand = _brand(brand_id)
-    feed = Atom1Feed(
-        title=_("%(brand)s help center") % {"brand": brand.name},
-        link=request.build_absolute_uri(reverse("kb:help_home", args=[brand.pk])),
-        description="",
-        feed_url=request.build_absolute_uri(),
+    category = None
+    if category_id is not None:
+        category = Category.objects.filter(pk=category_id, workspace_id=brand.workspace_id).first()
+        if category is None:
+            raise Http404
+    title = _("%(brand)s help center") % {"brand": brand.name}
+    if category is not None:
+        title = f"{title} · {category.name}"
+    home = request.build_absolute_uri(
+        reverse("kb:help_category", args=[brand.pk, category.pk]) if category else reverse("kb:help_home", args=[brand.pk])
     )
-    for a in queries.newest_published(brand.workspace_id):
+    feed = _HelpFeed(title=title, link=home, description="", feed_url=request.build_absolute_uri(), feed_guid=request.build_absolute_uri(), author_name=brand.name)
+    for a in queries.newest_published_for(brand, category=category):
         feed.add_item(
             title=a.title,
             link=request.build_absolute_uri(reverse("kb:public_article", args=[a.pk])),
-            description=render_markdown(a.body),
+            description=queries.snippet(a.body, set(), length=280),
+            content_html=render_markdown(a.body),
             pubdate=a.published_at or a.created_at,
             updateddate=a.updated_at,
             unique_id=request.build_absolute_uri(reverse("kb:public_article", args=[a.pk])),
@@ -235,7 +268,10 @@ def help_search(request: HttpRequest, brand_id: int) -> HttpResponse:
         raise Http404
     q = request.GET.get("q", "").strip()[:200]
     lang = request.GET.get("lang", "")[:8]
-    results = queries.search(brand.workspace_id, q, limit=10, lang=lang) if q else []
+    # Instant results are not counted while the visitor types; the JavaScript asks once more
+    # with log=1 when typing pauses, and a submitted search is always counted. Bots never.
+    log = "help" if q and (not request.GET.get("partial") or request.GET.get("log")) and not _is_bot(request) else ""
+    results = queries.search(brand.workspace_id, q, limit=10, lang=lang, log=log) if q else []
     template = "kb/_help_results.html" if request.GET.get("partial") else "kb/help_search.html"
     return render(request, template, {"brand": brand, "q": q, "results": results})
 
@@ -270,3 +306,95 @@ def vote(request: HttpRequest, article_id: int) -> HttpResponse:
     messages.info(request, _("Thank you for your feedback.") if counted else _("You have already rated this article."))
     return _with_visitor(redirect("kb:public_article", article_id=a.pk), visitor, fresh)
 
+
+
+# -- managers --------------------------------------------------------------------------------
+
+
+@role_required("manager")
+def report(request: HttpRequest) -> HttpResponse:
+    """What to fix and what to write: weak articles, unanswered searches, FAQ candidates, tips."""
+    from madoguchi.kb.models import BrandKbSettings, SocialPost, SocialPosting, SocialPostStatus
+
+    user: User = request.user  # type: ignore[assignment]
+    workspace_id = workspace_id_of(user)
+    brands = list(Brand.objects.filter(workspace_id=workspace_id).order_by("name"))
+    modes = dict(BrandKbSettings.objects.filter(brand__in=brands).values_list("brand_id", "social_posting"))
+    return render(
+        request,
+        "kb/report.html",
+        {
+            "to_fix": queries.read_a_lot_help_little(workspace_id),
+            "stats": queries.article_stats(workspace_id),
+            "missed": queries.searches_without_good_result(workspace_id),
+            "candidates": queries.faq_candidates(workspace_id),
+            "proposed": list(
+                SocialPost.objects.filter(workspace_id=workspace_id, status=SocialPostStatus.PROPOSED).select_related("article", "account")[:50]
+            ),
+            "brands": [(b, modes.get(b.pk, SocialPosting.OFF)) for b in brands],
+            "posting_modes": SocialPosting.choices,
+        },
+    )
+
+
+@require_POST
+@role_required("manager")
+def candidate_draft(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """A draft FAQ from the central conversation of an FAQ candidate (anonymized, as Save as FAQ)."""
+    return save_as_faq(request, conversation_id)
+
+
+@require_POST
+@role_required("manager")
+def social_post_decide(request: HttpRequest, post_id: int) -> HttpResponse:
+    from madoguchi.kb.models import SocialPost
+
+    user: User = request.user  # type: ignore[assignment]
+    post = SocialPost.objects.filter(pk=post_id, workspace_id=workspace_id_of(user)).first()
+    if post is None:
+        raise Http404
+    try:
+        actions.do_decide_social_post(post, approve=request.POST.get("decision") == "approve", actor=user)
+        messages.success(request, _("Tip sent to the outbox.") if request.POST.get("decision") == "approve" else _("Tip discarded."))
+    except actions.KbError as exc:
+        messages.error(request, str(exc))
+    return redirect("kb:report")
+
+
+@require_POST
+@role_required("manager")
+def social_settings(request: HttpRequest, brand_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    brand = Brand.objects.filter(pk=brand_id, workspace_id=workspace_id_of(user)).first()
+    if brand is None:
+        raise Http404
+    try:
+        actions.do_set_social_posting(brand, request.POST.get("social_posting", ""))
+        messages.success(request, _("Saved."))
+    except actions.KbError as exc:
+        messages.error(request, str(exc))
+    return redirect("kb:report")
+
+
+@role_required("agent")
+def diff(request: HttpRequest, article_id: int) -> HttpResponse:
+    """Two versions of an article side by side as a line diff (default: the previous and the current)."""
+    a = queries.access_article(request.user, article_id)  # type: ignore[arg-type]
+    try:
+        new_no = int(request.GET.get("to", a.version))
+        old_no = int(request.GET.get("from", new_no - 1))
+    except ValueError:
+        raise Http404 from None
+    versions = {v.number: v for v in a.versions.filter(number__in=[old_no, new_no])}
+    if new_no not in versions or old_no not in versions:
+        raise Http404
+    old, new = versions[old_no], versions[new_no]
+    return render(
+        request,
+        "kb/diff.html",
+        {
+            "article": a, "old": old, "new": new,
+            "title_rows": queries.version_diff(old.title, new.title),
+            "body_rows": queries.version_diff(old.body, new.body),
+        },
+    )

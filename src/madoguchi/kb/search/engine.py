@@ -119,6 +119,9 @@ class SearchIndex:
         self._vectors: dict[int | str, np.ndarray] = {}
         self._lexical: _Lexical | None = None
         self._dense: tuple[list, np.ndarray] | None = None
+        # Per-document additive score (in z-score units) learned from use: helpful votes and
+        # agents inserting the article into replies (kb.queries.article_priors).
+        self.priors: dict = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -184,6 +187,9 @@ class SearchIndex:
         for doc_id, vec in vectors.items():
             self._vectors[doc_id] = np.asarray(vec, dtype=np.float32)
         self._dense = None
+
+    def has_vectors(self) -> bool:
+        return bool(self._vectors)
 
     def missing_vectors(self) -> list[Doc]:
         return [e.doc for doc_id, e in self._entries.items() if doc_id not in self._vectors]
@@ -310,6 +316,7 @@ class SearchIndex:
                     score += parts[name][0]
                 else:
                     score += raw[name + ":floor"]["v"]
+            score += self.priors.get(doc_id, 0.0)
             hits.append(
                 Hit(doc_id, score, raw.get("lexical", {}).get(doc_id, 0.0), raw.get("dense", {}).get(doc_id, 0.0))
             )
