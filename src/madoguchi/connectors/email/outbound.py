@@ -76,7 +76,7 @@ def reply_subject(subject: str, conversation_id: int | None) -> str:
     return base[:900]
 
 
-def _html_part(text: str, language: str) -> str:
+def html_part(text: str, language: str) -> str:
     paragraphs = "".join(
         "<p>" + "<br>\n".join(html.escape(line) for line in block.split("\n")) + "</p>\n"
         for block in text.split("\n\n")
@@ -117,7 +117,7 @@ def build_message(account: ChannelAccount, message: OutboundMessage) -> EmailMes
         msg["References"] = " ".join(f"<{r}>" for r in context.references)
     msg["MIME-Version"] = "1.0"
     msg.set_content(text, charset="utf-8")
-    msg.add_alternative(_html_part(text, context.language), subtype="html", charset="utf-8")
+    msg.add_alternative(html_part(text, context.language), subtype="html", charset="utf-8")
     for filename, content_type, content in message.attachments:
         maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
         msg.add_attachment(
