@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ class ComposerHints:
     weighted: bool = False
     # LINE: "reply" (free, with the customer's reply token) or "push" (billed per message).
     line_mode: str | None = None
+    # Facebook/Instagram direct messages: when the 24-hour window for a reply closes.
+    window_closes_at: dt.datetime | None = None
 
 
 def composer_hints(conversation: Conversation) -> ComposerHints:
@@ -37,4 +40,9 @@ def composer_hints(conversation: Conversation) -> ComposerHints:
         from madoguchi.connectors.line.outbound import reply_mode
 
         line_mode = reply_mode(conversation)
-    return ComposerHints(max_length=max_length, weighted=account.kind == "x", line_mode=line_mode)
+    window = None
+    if account.kind in {"facebook", "instagram"}:
+        from madoguchi.connectors.facebook.graph import messaging_window
+
+        window = messaging_window(conversation)
+    return ComposerHints(max_length=max_length, weighted=account.kind == "x", line_mode=line_mode, window_closes_at=window)

@@ -1,0 +1,624 @@
+"""What Facebook Pages and Instagram share: Meta's webhook handshake and signature, a small Graph
+API client, the mapping of Graph errors to the outbox's retry-or-fail, the 24-hour messaging
+window, and the Messenger-shaped `messaging` events both platforms deliver.
+
+Documentation (November 2026):
+- Webhooks, verification request and payload signature:
+  https://developers.facebook.com/docs/graph-api/webhooks/getting-started — the subscription
+  handshake is `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`, answered with the
+  challenge; every POST carries `X-Hub-Signature-256: sha256=` + hex HMAC-SHA256(app secret, raw
+  body). Meta signs the escaped-unicode bytes it sends, so the signature is checked on the raw
+  request body, never on re-serialized JSON. Deliveries are batched (up to 1,000 changes) and
+  retried for up to 36 hours, so duplicates and out-of-order deliveries happen.
+- Graph API errors: https://developers.facebook.com/docs/graph-api/guides/error-handling —
+  `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id", "is_transient"}}`;
+  190 = access token expired or invalid, 4/17/32/613 and 80001–80014 = rate limits, 10/200–299
+  = permissions, 100 with subcode 33 = the object does not exist (deleted) or is not visible.
+- Rate limits: https://developers.facebook.com/docs/graph-api/overview/rate-limiting —
+  `X-App-Usage` `{"call_count", "total_time", "total_cputime"}` in percent, and
+  `X-Business-Use-Case-Usage` `{"<id>": [{"type", "call_count", …, "estimated_time_to_regain_access"}]}`
+  where the estimated time is in minutes.
+- Messenger webhook events: https://developers.facebook.com/docs/messenger-platform/reference/webhook-events
+  (`message` with `mid`, `text`, `attachments[{type, payload: {url}}]`, `reply_to`; `message_reactions`
+  `{reaction: {reaction, emoji, action: react|unreact, mid}}`; `message_reads` `{read: {watermark}}`;
+  `message_edits` `{message_edit: {mid, text, num_edit}}`). Instagram's are the same shapes
+  (https://developers.facebook.com/docs/instagram-platform/webhooks/examples) with `read: {mid}`,
+  `is_deleted` for an unsent message, `reply_to.story` for a story reply and `story_mention`
+  attachments.
+- The 24-hour standard messaging window:
+  https://developers.facebook.com/docs/messenger-platform/policy/policy-overview — a business may
+  answer with `messaging_type: RESPONSE` within 24 hours of the person's last message; after
+  that only tagged messages (`MESSAGE_TAG`) are allowed, which a helpdesk reply is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Self
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from madoguchi.connectors import health
+from madoguchi.connectors.base import (
+    InboundAttachment,
+    InboundAuthor,
+    InboundEvent,
+    InboundItem,
+    PermanentError,
+    TemporaryError,
+)
+from madoguchi.connectors.models import ChannelAccount
+from madoguchi.ingest import actions as ingest
+
+if TYPE_CHECKING:
+    from madoguchi.inbox.models import Conversation
+
+logger = logging.getLogger(__name__)
+
+API_BASE = "https://graph.facebook.com"
+API_VERSION = "v24.0"
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+WINDOW = dt.timedelta(hours=24)
+
+RATE_LIMIT_CODES = {4, 17, 32, 613} | set(range(80001, 80015))
+TOKEN_CODES = {190, 102}  # 102: the session key is invalid (old name of the same failure)
+PERMISSION_CODES = {10} | set(range(200, 300))
+OUTSIDE_WINDOW_SUBCODE = 2018278
+DELETED_SUBCODE = 33
+
+PLATFORM_NAMES = {"facebook": "Facebook", "instagram": "Instagram"}
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+def check_signature(app_secret: str, body: bytes, header: str) -> bool:
+    """True if `header` ("sha256=<hex>") is Meta's signature of exactly these bytes."""
+    if not app_secret or not header:
+        return False
+    algorithm, _, digest = header.strip().partition("=")
+    if algorithm.lower() != "sha256" or not digest:
+        return False
+    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, digest.lower())
+
+
+def sign(app_secret: str, body: bytes) -> str:
+    """The X-Hub-Signature-256 header Meta sends with `body` (for the fakes and tests)."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verification_response(params: dict[str, str], verify_token: str) -> str | None:
+    """The challenge to echo for a valid subscription handshake, else None."""
+    if params.get("hub.mode") != "subscribe" or not verify_token:
+        return None
+    if not hmac.compare_digest(params.get("hub.verify_token", "").encode(), verify_token.encode()):
+        return None
+    return params.get("hub.challenge", "")
+
+
+def webhook_view(
+    request: HttpRequest, account_id: int, kind: str, accept: Callable[[ChannelAccount, bytes], int]
+) -> HttpResponse:
+    """The shared webhook endpoint: GET is the handshake; POST is 401 without a signature, 403
+    with a wrong one, 200 once `accept` stored the delivery durably."""
+    account = ChannelAccount.objects.filter(pk=account_id, kind=kind, is_active=True).first()
+    if account is None:
+        return HttpResponse("unknown channel", status=404, content_type="text/plain")
+    secrets = account.secrets or {}
+    if request.method == "GET":
+        challenge = verification_response(request.GET.dict(), str(secrets.get("verify_token", "")))
+        if challenge is None:
+            return HttpResponse("verification failed", status=403, content_type="text/plain")
+        return HttpResponse(challenge, content_type="text/plain")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return HttpResponse("body too large", status=413, content_type="text/plain")
+    signature = request.headers.get("x-hub-signature-256", "")
+    if not signature:
+        return HttpResponse("missing X-Hub-Signature-256", status=401, content_type="text/plain")
+    if not check_signature(str(secrets.get("app_secret", "")), body, signature):
+        return HttpResponse("bad signature", status=403, content_type="text/plain")
+    accept(account, body)
+    return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
+
+
+def parse_delivery(body: bytes | str, expected_object: str) -> list[dict[str, Any]]:
+    """The entries of a webhook body; raises ValueError on anything that is not one."""
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
+        raise ValueError("not a webhook delivery (no entry list)")
+    if payload.get("object") != expected_object:
+        raise ValueError(f"object is {payload.get('object')!r}, expected {expected_object!r}")
+    return [e for e in payload["entry"] if isinstance(e, dict)]
+
+
+def accept_delivery(account: ChannelAccount, body: bytes, expected_object: str, enqueue: Callable[[int, str], object]) -> int:
+    """Keep a verified delivery durably (a queued task row) and return how many entries it holds.
+
+    A signed body that is not a delivery is quarantined, not refused: refusing would only make
+    Meta send the same bytes again for a day and a half.
+    """
+    try:
+        entries = parse_delivery(body, expected_object)
+    except ValueError as exc:
+        ingest.do_quarantine(account, f"{PLATFORM_NAMES.get(account.kind, account.kind)} webhook body: {exc}"[:5000], body)
+        return 0
+    if not entries:
+        health.do_record_channel_ok(account, received=True, reconnect=False)
+        return 0
+    enqueue(account.pk, body.decode("utf-8", errors="replace"))
+    return len(entries)
+
+
+# --- the Graph API client -----------------------------------------------------------------------
+
+
+@dataclass
+class GraphError(Exception):
+    """The Graph API answered with an error (or could not be reached: status 0)."""
+
+    status: int
+    message: str
+    code: int = 0
+    subcode: int = 0
+    type: str = ""
+    fbtrace_id: str = ""
+    transient: bool = False
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
+
+    def __str__(self) -> str:
+        if not self.status:
+            return f"Graph API unreachable: {self.message}"
+        sub = f"/{self.subcode}" if self.subcode else ""
+        return f"Graph API {self.status} (code {self.code}{sub}): {self.message}"
+
+
+def regain_seconds(headers: httpx.Headers) -> float | None:
+    """How long Meta says to wait, from the usage headers (minutes in the header), if it says."""
+    waits: list[float] = []
+    raw = headers.get("x-business-use-case-usage")
+    if raw:
+        try:
+            usage = json.loads(raw)
+            for entries in usage.values():
+                for entry in entries or []:
+                    minutes = entry.get("estimated_time_to_regain_access")
+                    if isinstance(minutes, int | float) and minutes > 0:
+                        waits.append(float(minutes) * 60)
+        except (ValueError, AttributeError, TypeError):
+            pass
+    raw = headers.get("x-app-usage")
+    if raw and not waits:
+        try:
+            usage = json.loads(raw)
+            if max(float(usage.get(k, 0) or 0) for k in ("call_count", "total_time", "total_cputime")) >= 100:
+                waits.append(300.0)  # app-level usage is a rolling hour; a few minutes frees some
+        except (ValueError, AttributeError, TypeError):
+            pass
+    return max(waits) if waits else None
+
+
+class GraphClient:
+    """Calls the Graph API (or the local fake) with the account's page (or Instagram) token."""
+
+    def __init__(self, account: ChannelAccount, *, transport: httpx.BaseTransport | None = None):
+        config = account.config or {}
+        base = str(config.get("api_base") or API_BASE).rstrip("/")
+        self.base = f"{base}/{config.get('api_version') or API_VERSION}"
+        token = str((account.secrets or {}).get("page_access_token") or (account.secrets or {}).get("access_token") or "")
+        # The token goes in a header, never in a URL that a log or an error message could show.
+        self._http = httpx.Client(timeout=TIMEOUT, transport=transport, headers={"Authorization": f"Bearer {token}"})
+        # Attachment URLs point at Meta's CDN: fetched without our token.
+        self._media = httpx.Client(timeout=TIMEOUT, transport=transport, follow_redirects=True)
+
+    def close(self) -> None:
+        self._http.close()
+        self._media.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, f"{self.base}/{path.lstrip('/')}", **kwargs)
+        except httpx.TimeoutException as exc:
+            raise GraphError(0, f"timeout: {exc}", transient=True) from exc
+        except httpx.HTTPError as exc:
+            raise GraphError(0, f"{type(exc).__name__}: {exc}", transient=True) from exc
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code >= 400 or (isinstance(data, dict) and "error" in data):
+            error = (data or {}).get("error") if isinstance(data, dict) else None
+            if not isinstance(error, dict):
+                raise GraphError(response.status_code, response.text[:200] or response.reason_phrase, headers=response.headers)
+            raise GraphError(
+                response.status_code,
+                str(error.get("message", "")),
+                code=int(error.get("code") or 0),
+                subcode=int(error.get("error_subcode") or 0),
+                type=str(error.get("type", "")),
+                fbtrace_id=str(error.get("fbtrace_id", "")),
+                transient=bool(error.get("is_transient", False)),
+                headers=response.headers,
+            )
+        return data if isinstance(data, dict) else {}
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        return self.call("GET", path, params=params)
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.call("POST", path, json=body)
+
+    def me(self) -> dict[str, Any]:
+        """Who the token belongs to: the cheapest call that proves the token still works."""
+        return self.get("me", fields="id,name")
+
+    def media(self, url: str, max_bytes: int) -> tuple[bytes, str]:
+        """The bytes behind an attachment URL; refuses more than `max_bytes`."""
+        if not url.startswith(("https://", "http://")):
+            raise GraphError(400, "attachment URL is not http(s)")
+        try:
+            with self._media.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise GraphError(response.status_code, f"attachment fetch failed: {response.reason_phrase}")
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise GraphError(413, f"attachment larger than {max_bytes} bytes")
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise GraphError(413, f"attachment larger than {max_bytes} bytes")
+                    chunks.append(chunk)
+                content_type = response.headers.get("content-type", "application/octet-stream")
+        except httpx.HTTPError as exc:
+            raise GraphError(0, f"{type(exc).__name__}: {exc}", transient=True) from exc
+        return b"".join(chunks), content_type.split(";")[0].strip()
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def failure(account: ChannelAccount, exc: GraphError, *, what: str = "the reply") -> Exception:
+    """The outbox's view of a Graph error: retry later, or fail the message with a clear reason.
+    Also records the error on the account's health (a refused token disconnects it)."""
+    name = PLATFORM_NAMES.get(account.kind, "Meta")
+    if exc.code in TOKEN_CODES:
+        reason = f"{name} refused the access token (code {exc.code}): {exc.message} Reconnect the account."
+        health.do_record_channel_error(account, reason, disconnected=True)
+        return PermanentError(reason)
+    health.do_record_channel_error(account, str(exc))
+    if exc.code in RATE_LIMIT_CODES or exc.status == 429:
+        wait = regain_seconds(exc.headers) or 60.0
+        return TemporaryError(f"{name} rate limit reached (code {exc.code}); retrying in {round(wait)} s", retry_after=wait)
+    if exc.status == 0 or exc.status >= 500 or exc.transient or exc.code in {1, 2}:
+        return TemporaryError(str(exc))
+    if exc.subcode == OUTSIDE_WINDOW_SUBCODE:
+        return PermanentError(f"{name} refused {what}: the 24-hour messaging window has closed; Meta allows only tagged messages")
+    if exc.code == 100 and exc.subcode == DELETED_SUBCODE:
+        return PermanentError(f"{name} refused {what}: the comment or post being answered was deleted or is not visible")
+    if exc.code == 551:
+        return PermanentError(f"{name} refused {what}: this person is not available (they blocked the page or left)")
+    if exc.code in PERMISSION_CODES:
+        return PermanentError(f"{name} refused {what}: the app lacks the permission for it (code {exc.code}): {exc.message}")
+    return PermanentError(f"{name} refused {what}: {exc}")
+
+
+def do_check_token(account: ChannelAccount, *, client: GraphClient | None = None) -> bool:
+    """Ask Meta whether the account's token still works; a refused token disconnects the account
+    (so an inbox never goes silent), a working one reconnects it. Returns True if it works."""
+    own = client is None
+    client = client or GraphClient(account)
+    try:
+        client.me()
+    except GraphError as exc:
+        if exc.code in TOKEN_CODES:
+            failure(account, exc)
+            return False
+        health.do_record_channel_error(account, f"token check failed: {exc}")
+        return True
+    finally:
+        if own:
+            client.close()
+    health.do_record_channel_ok(account)
+    return True
+
+
+# --- the 24-hour window -------------------------------------------------------------------------
+
+
+def window_closes_at(account: ChannelAccount, thread_key: str) -> dt.datetime | None:
+    """When the 24-hour window of a direct-message thread closes (None: the customer never wrote)."""
+    from madoguchi.inbox.models import Direction, Message
+
+    if not thread_key:
+        return None
+    last = (
+        Message.objects.filter(
+            channel_account=account, conversation__thread_key=thread_key, direction=Direction.INBOUND, public=False
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return last + WINDOW if last else None
+
+
+def messaging_window(conversation: Conversation) -> dt.datetime | None:
+    """For the composer: when a private reply on this Facebook/Instagram conversation stops being
+    allowed (None when the conversation is public comments, or another channel)."""
+    account = conversation.channel_account
+    if account.kind not in PLATFORM_NAMES or not conversation.thread_key.startswith("dm:"):
+        return None
+    return window_closes_at(account, conversation.thread_key)
+
+
+def check_window(account: ChannelAccount, thread_key: str) -> None:
+    """Raise a clear PermanentError when a message would fall outside the 24-hour window."""
+    closes = window_closes_at(account, thread_key)
+    name = PLATFORM_NAMES.get(account.kind, "Meta")
+    if closes is None:
+        raise PermanentError(f"{name}: the customer has not written to the page, so it may not message them")
+    if closes <= timezone.now():
+        raise PermanentError(
+            f"{name}: the 24-hour window closed on {closes:%Y-%m-%d %H:%M} UTC; Meta allows only tagged messages after it"
+        )
+
+
+def previous_attempts(idempotency_key: str) -> int:
+    """How many earlier attempts the outbox made for this reply (a timeout may have delivered it)."""
+    from madoguchi.inbox.models import Outbox
+
+    return Outbox.objects.filter(idempotency_key=idempotency_key).values_list("attempts", flat=True).first() or 0
+
+
+# --- Messenger-shaped events (Messenger and Instagram direct messages) --------------------------
+
+
+def when(millis: Any) -> dt.datetime | None:
+    if not isinstance(millis, int | float) or millis <= 0:
+        return None
+    # Messenger timestamps are milliseconds; Instagram's `entry.time` may be seconds.
+    seconds = millis / 1000 if millis > 10**11 else millis
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+
+
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp", "video/mp4": ".mp4", "audio/mpeg": ".mp3", "audio/mp4": ".m4a"}
+FETCHED_TYPES = {"image", "video", "audio", "file", "story_mention"}
+
+
+def fetch_attachments(client: GraphClient | None, attachments: list[dict[str, Any]], mid: str) -> tuple[list[InboundAttachment], list[str]]:
+    """Fetch the files of a message through their URLs (within the size limit); notes for the rest."""
+    files: list[InboundAttachment] = []
+    notes: list[str] = []
+    for i, attachment in enumerate(attachments[:10]):
+        kind = str(attachment.get("type", ""))
+        payload = attachment.get("payload") or {}
+        url = str(payload.get("url", "")) if isinstance(payload, dict) else ""
+        if payload.get("sticker_id") if isinstance(payload, dict) else False:
+            notes.append(f"[sticker {payload.get('sticker_id')}]")
+            continue
+        if kind not in FETCHED_TYPES or not url:
+            title = str(attachment.get("title") or (payload.get("title") if isinstance(payload, dict) else "") or "")
+            notes.append(f"[{kind or 'attachment'}]" + (f" {title}" if title else "") + (f" {url}" if url else ""))
+            continue
+        label = "[story mention]" if kind == "story_mention" else f"[{kind}]"
+        if client is None:
+            notes.append(f"{label} {url}")
+            continue
+        try:
+            content, content_type = client.media(url, settings.ATTACHMENT_MAX_BYTES)
+        except GraphError as exc:
+            notes.append(f"{label} not fetched ({exc}): {url}")
+            continue
+        name = f"{kind}-{mid[-12:] or 'x'}-{i + 1}{EXTENSIONS.get(content_type, '')}"
+        files.append(InboundAttachment(filename=name[:255], content_type=content_type, content=content))
+        if kind == "story_mention":
+            notes.append(label)
+    return files, notes
+
+
+@dataclass
+class Messaging:
+    """What one `messaging` event became: an item, an event, or nothing (echoes, deliveries)."""
+
+    item: InboundItem | None = None
+    event: InboundEvent | None = None
+    duplicate: bool = False  # already stored: skipped before any fetch
+
+
+def messaging_event(
+    account: ChannelAccount,
+    raw: dict[str, Any],
+    author: Callable[[str], InboundAuthor],
+    client: GraphClient | None,
+    *,
+    own_id: str,
+) -> Messaging:
+    """One Messenger-shaped `messaging` event as an item or an event. `author(id)` builds the
+    sender's identity (profile fetched by the caller's platform)."""
+    sender = str((raw.get("sender") or {}).get("id", ""))
+    created_at = when(raw.get("timestamp"))
+    thread = f"dm:{sender}"
+    message = raw.get("message")
+    if isinstance(message, dict):
+        mid = str(message.get("mid", ""))
+        if message.get("is_echo") or sender == own_id or not mid:
+            return Messaging()  # our own messages, echoed back
+        if not message.get("is_deleted") and already_stored(account, mid):
+            return Messaging(duplicate=True)
+        if message.get("is_deleted"):
+            # Instagram: the person unsent the message; the original stays for audit.
+            return Messaging(event=InboundEvent(external_id=f"unsend:{mid}", kind="delete", author=InboundAuthor(external_id=sender), target_external_id=mid, created_at=created_at, raw=raw))
+        parts: list[str] = []
+        reply_to: list[str] = []
+        reply = message.get("reply_to") or {}
+        if isinstance(reply, dict) and reply.get("mid"):
+            reply_to.append(str(reply["mid"]))
+        story = reply.get("story") if isinstance(reply, dict) else None
+        if isinstance(story, dict):
+            parts.append(f"[story reply] {story.get('url', '')}".strip())
+        if message.get("quick_reply"):
+            parts.append(f"[quick reply {message['quick_reply'].get('payload', '')}]")
+        files, notes = fetch_attachments(client, list(message.get("attachments") or []), mid)
+        text = str(message.get("text", ""))
+        text = "\n".join(p for p in [*parts, text, *notes] if p)
+        return Messaging(
+            item=InboundItem(
+                external_id=mid,
+                author=author(sender),
+                text=text or "[message]",
+                created_at=created_at,
+                reply_to=reply_to,
+                thread_id=thread,
+                attachments=files,
+                raw=raw,
+            )
+        )
+    reaction = raw.get("reaction")
+    if isinstance(reaction, dict) and reaction.get("mid"):
+        action = str(reaction.get("action", "react"))
+        mid = str(reaction["mid"])
+        return Messaging(
+            event=InboundEvent(
+                external_id=f"reaction:{mid}:{sender}:{action}:{raw.get('timestamp', '')}",
+                kind="unreaction" if action == "unreact" else "reaction",
+                author=InboundAuthor(external_id=sender),
+                target_external_id=mid,
+                emoji=str(reaction.get("emoji") or reaction.get("reaction") or "")[:64],
+                created_at=created_at,
+                raw=raw,
+            )
+        )
+    edit = raw.get("message_edit")
+    if isinstance(edit, dict) and edit.get("mid"):
+        mid = str(edit["mid"])
+        return Messaging(
+            event=InboundEvent(
+                external_id=f"edit:{mid}:{edit.get('num_edit', raw.get('timestamp', ''))}",
+                kind="edit",
+                author=InboundAuthor(external_id=sender),
+                target_external_id=mid,
+                text=str(edit.get("text", "")),
+                created_at=created_at,
+                raw=raw,
+            )
+        )
+    read = raw.get("read")
+    if isinstance(read, dict):
+        target = str(read.get("mid", "")) or _read_target(account, thread, read.get("watermark"))
+        return Messaging(
+            event=InboundEvent(
+                external_id=f"read:{sender}:{read.get('mid') or read.get('watermark') or raw.get('timestamp', '')}",
+                kind="read",
+                author=InboundAuthor(external_id=sender),
+                target_external_id=target,
+                created_at=created_at,
+                raw=raw,
+            )
+        )
+    postback = raw.get("postback")
+    if isinstance(postback, dict):
+        mid = str(postback.get("mid") or f"postback:{sender}:{raw.get('timestamp', '')}")
+        return Messaging(
+            item=InboundItem(
+                external_id=mid,
+                author=author(sender),
+                text=f"[postback] {postback.get('title', '')} {postback.get('payload', '')}".strip()[:1000],
+                created_at=created_at,
+                thread_id=thread,
+                raw=raw,
+            )
+        )
+    return Messaging()  # deliveries, optins, handovers: nothing a person needs to see
+
+
+def _read_target(account: ChannelAccount, thread: str, watermark: Any) -> str:
+    """Messenger marks everything up to a time as read: the latest of our messages before it."""
+    from madoguchi.inbox.models import Direction, Message
+
+    moment = when(watermark)
+    if moment is None:
+        return ""
+    found = (
+        Message.objects.filter(
+            channel_account=account, conversation__thread_key=thread, direction=Direction.OUTBOUND, created_at__lte=moment
+        )
+        .exclude(external_id="")
+        .order_by("-created_at")
+        .values_list("external_id", flat=True)
+        .first()
+    )
+    return found or ""
+
+
+def already_stored(account: ChannelAccount, external_id: str) -> bool:
+    """A redelivered item is skipped before any profile or attachment fetch."""
+    from madoguchi.inbox.models import Message
+    from madoguchi.ingest.models import Post
+
+    return (
+        Message.objects.filter(channel_account=account, external_id=external_id).exists()
+        or Post.objects.filter(channel_account=account, external_id=external_id).exists()
+    )
+
+
+def thread_parent(account: ChannelAccount, parent_id: str, thread_key: str) -> bool:
+    """Whether a comment's parent may thread it: not when the parent lives in another
+    commenter's conversation (each commenter on a post has their own)."""
+    from madoguchi.inbox.models import Message
+
+    key = (
+        Message.objects.filter(channel_account=account, external_id=parent_id)
+        .values_list("conversation__thread_key", flat=True)
+        .first()
+    )
+    return key is None or key == thread_key
+
+
+def ingest_all(account: ChannelAccount, results: list[tuple[dict[str, Any], Callable[[], Messaging]]]) -> dict[str, int]:
+    """Ingest what each raw change or event became; one that fails is quarantined, never lost."""
+    counts = {"created": 0, "duplicate": 0, "events": 0, "quarantined": 0, "ignored": 0}
+    name = PLATFORM_NAMES.get(account.kind, account.kind)
+    for raw, build in results:
+        try:
+            built = build()
+            if built.duplicate:
+                counts["duplicate"] += 1
+            elif built.item is not None:
+                result = ingest.do_ingest(account, built.item)
+                if result.quarantine is not None:
+                    counts["quarantined"] += 1
+                else:
+                    counts["created" if result.created else "duplicate"] += 1
+            elif built.event is not None:
+                ingest.do_ingest_event(account, built.event)
+                counts["events"] += 1
+            else:
+                counts["ignored"] += 1
+        except Exception as exc:  # one bad event must not lose the others
+            logger.exception("%s webhook event could not be ingested", name)
+            ingest.do_quarantine(account, f"{name} event: {type(exc).__name__}: {exc}"[:5000], json.dumps(raw))
+            counts["quarantined"] += 1
+    health.do_record_channel_ok(account, received=True, reconnect=False)
+    return counts
