@@ -6,8 +6,10 @@
 
 Prints: (a) raw multi-pattern matching with the automaton alone (pyahocorasick, and
 ahocorasick-rs when it is installed, for comparison), (b) the naive per-keyword loop on a
-sample, (c) the full path, i.e. `ingest.actions.do_ingest` for every post (normalize, match,
-triage, durable store on SQLite committed in batches of 1,000), plus the time to rebuild the
+sample, (c) the full path, i.e. `ingest.actions.do_ingest_posts` on batches of 1,000 posts as a
+firehose connector or replay hands them over (validated items, normalize, match, triage, durable
+store on SQLite, one transaction per batch), and item by item through `do_ingest` on a sample
+for comparison, plus the time to rebuild the
 automaton for the whole rule set. Posts are a 50/50 mix of Japanese (20-140 characters) and
 English (8-40 words); 1 % carry a rule keyword (0.05 % mention an own account). Runs in a
 throw-away data directory.
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--naive-posts", type=int, default=1_000)
     parser.add_argument("--full-posts", type=int, default=None, help="posts through the full path (default: --posts)")
+    parser.add_argument("--per-item-posts", type=int, default=50_000, help="posts through do_ingest one by one, for comparison")
     parser.add_argument("--quick", action="store_true", help="100,000 posts")
     args = parser.parse_args()
     if args.quick:
@@ -114,7 +117,7 @@ def main() -> None:
     from madoguchi.accounts.models import Brand
     from madoguchi.connectors.base import InboundAuthor, InboundItem
     from madoguchi.connectors.models import ChannelAccount
-    from madoguchi.ingest.actions import do_ingest
+    from madoguchi.ingest.actions import do_ingest, do_ingest_posts
     from madoguchi.ingest.models import Post
     from madoguchi.listening import actions as listening
     from madoguchi.listening.matcher import Matcher, normalize_term
@@ -156,8 +159,8 @@ def main() -> None:
         ahocorasick_rs = None
     rs = ahocorasick_rs.AhoCorasick(terms) if ahocorasick_rs else None
 
-    t_norm = t_raw = t_rs = t_match = 0.0
-    hits = 0
+    t_norm = t_raw = t_rs = t_match = t_match_many = 0.0
+    hits = hits_many = 0
     for chunk in chunks(7, args.posts, 100_000, keywords, accounts):
         t = time.perf_counter()
         normed = [normalize(x) for x in chunk]
@@ -177,12 +180,20 @@ def main() -> None:
             if matcher.match(x, language="", channel="x", normalized=True):
                 hits += 1
         t_match += time.perf_counter() - t
+        # What the batch path does: batches of 1,000 posts normalized and scanned in one call each.
+        for start in range(0, len(normed), 1_000):
+            batch = normed[start : start + 1_000]
+            t = time.perf_counter()
+            found = matcher.terms_in_many(batch)
+            hits_many += sum(1 for terms in found.values() if matcher.rules_hit(terms, language="", channel="x"))
+            t_match_many += time.perf_counter() - t
     n = args.posts
-    print(f"normalize (NFKC, casefold, kana)            {rate(n, t_norm)}")
+    print(f"normalize (NFKC, casefold, kana), per post  {rate(n, t_norm)}")
     print(f"(a) raw automaton, pyahocorasick           {rate(n, t_raw)}")
     if rs is not None:
         print(f"(a) raw automaton, ahocorasick-rs          {rate(n, t_rs)}")
-    print(f"our matching step (boundaries, groups)     {rate(n, t_match)}  = {t_raw / t_match:.0%} of (a); {hits:,} posts matched")
+    print(f"our matching step, per post                {rate(n, t_match)}  = {t_raw / t_match:.0%} of (a); {hits:,} posts matched")
+    print(f"our matching step, batches of 1,000        {rate(n, t_match_many)}  = {t_raw / t_match_many:.0%} of (a); {hits_many:,} posts matched")
 
     sample = next(chunks(7, args.naive_posts, args.naive_posts, keywords, accounts))
     sample = [normalize(x) for x in sample]
@@ -197,31 +208,50 @@ def main() -> None:
 
     listening.forget_compiled_rules()
     listening.matcher_for(ws.pk)  # compiled once, as a running worker would have it
-    created = 0
-    t_full = t_stored = 0.0
     now = timezone.now()
+
+    def items_of(chunk: list[str], first: int) -> list[InboundItem]:
+        # What a firehose connector hands over: validated items (pydantic), counted in the path.
+        return [
+            InboundItem(
+                external_id=str(first + k),
+                author=InboundAuthor(external_id=f"u{(first + k) % 50_000}", handle=f"u{(first + k) % 50_000}", followers=(first + k) % 5000),
+                text=text,
+                created_at=now,
+                public=True,
+                route="stream",
+            )
+            for k, text in enumerate(chunk)
+        ]
+
+    created = 0
+    t_full = 0.0
     i = 0
     for chunk in chunks(11, full_posts, 1_000, keywords, accounts):
         t = time.perf_counter()
+        results = do_ingest_posts(account, items_of(chunk, i))
+        t_full += time.perf_counter() - t
+        created += sum(r.created for r in results)
+        i += len(chunk)
+    stored = Post.objects.filter(workspace=ws).count()
+    print(f"(c) full path: do_ingest_posts, SQLite      {rate(full_posts, t_full)}; {created:,} created ({stored:,} posts stored)")
+
+    # The item-by-item path on a sample, for comparison (new ids, same generator).
+    per_item = min(full_posts, args.per_item_posts)
+    created = 0
+    t_one = t_stored = 0.0
+    i = 10_000_000
+    for chunk in chunks(13, per_item, 1_000, keywords, accounts):
+        t = time.perf_counter()
         with transaction.atomic():
-            for text in chunk:
-                i += 1
-                item = InboundItem(
-                    external_id=str(i),
-                    author=InboundAuthor(external_id=f"u{i % 50_000}", handle=f"u{i % 50_000}", followers=i % 5000),
-                    text=text,
-                    created_at=now,
-                    public=True,
-                    route="stream",
-                )
+            for item in items_of(chunk, i):
                 t_post = time.perf_counter()
                 if do_ingest(account, item).created:
                     created += 1
                     t_stored += time.perf_counter() - t_post
-        t_full += time.perf_counter() - t
-    stored = Post.objects.filter(workspace=ws).count()
-    print(f"(c) full path: do_ingest, SQLite, batches   {rate(full_posts, t_full)}; {created:,} stored ({stored:,} posts)")
-    print(f"    of which storing the {created:,} captured posts: {t_stored:.1f} s ({t_stored / max(1, created) * 1000:.2f} ms each)")
+        t_one += time.perf_counter() - t
+        i += len(chunk)
+    print(f"    item by item (do_ingest, {per_item:,} posts)  {rate(per_item, t_one)}; storing {created:,}: {t_stored / max(1, created) * 1000:.2f} ms each")
     print(f"data directory (delete when done): {tmp}")
 
 

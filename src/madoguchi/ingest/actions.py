@@ -223,3 +223,179 @@ def _explain(exc: Exception) -> str:
 def do_resolve_quarantine(quarantine: Quarantine) -> None:
     """An admin has dealt with a quarantined item."""
     Quarantine.objects.filter(pk=quarantine.pk).update(resolved_at=timezone.now())
+
+
+# ---------------------------------------------------------------- batches (firehoses, replay)
+
+
+def do_ingest_posts(account: ChannelAccount, items: list[InboundItem]) -> list[IngestResult]:
+    """`do_ingest` for a batch of items, with the same outcome item by item, in one transaction.
+
+    For firehoses and replay: stream items are decided together (`listening.decide_many`: one
+    normalization and one automaton scan for the whole batch), and the captured ones are stored
+    with a handful of queries whatever the batch size: one each to find duplicates among posts and
+    messages, one for the authors' identities, one for their repeat counts, and bulk inserts of new
+    contacts, identities and posts. Anything else (conversation items, and stream items that
+    mention one of the brand's own accounts) goes through `do_ingest` one by one, in order; the
+    stream posts gathered before it are stored first, so each item sees what the items before it
+    left, as in the item-by-item path. If a concurrent writer makes a bulk insert fail, the whole
+    batch is rolled back and ingested item by item.
+    """
+    items = list(items)
+    results: list[IngestResult | None] = [None] * len(items)
+    stream = [i for i, item in enumerate(items) if item.route == "stream"]
+    decisions = dict(zip(stream, listening.decide_many(account, [items[i] for i in stream]), strict=True))
+    todo = []
+    for i in range(len(items)):
+        decision = decisions.get(i)
+        if decision is not None and decision.drop:
+            results[i] = IngestResult(created=False, dropped=True)
+        else:
+            todo.append(i)
+    if not todo:
+        return [r for r in results if r is not None]
+    created = False
+    try:
+        with transaction.atomic():
+            group: list[int] = []
+            for i in todo:
+                decision = decisions.get(i)
+                if decision is not None and not decision.mention:
+                    group.append(i)
+                    continue
+                created = _store_posts(account, items, group, decisions, results) or created
+                group = []
+                results[i] = do_ingest(account, items[i])
+            created = _store_posts(account, items, group, decisions, results) or created
+    except IntegrityError:
+        # A concurrent writer stored one of these authors or posts first: redo item by item,
+        # where every item handles its own race.
+        return [do_ingest(account, item) for item in items]
+    if created:
+        ChannelAccount.objects.filter(pk=account.pk).update(last_receive_at=timezone.now())
+    return [r for r in results if r is not None]
+
+
+_IDENTITY_FIELDS = ("handle", "display_name", "avatar_url", "followers", "language")
+
+
+def _chunked(values: list[str], size: int = 500):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _store_posts(
+    account: ChannelAccount,
+    items: list[InboundItem],
+    group: list[int],
+    decisions: dict[int, listening.StreamDecision],
+    results: list[IngestResult | None],
+) -> bool:
+    """Store the captured stream items `group` (indexes into items) in bulk; True if any was new."""
+    from madoguchi.contacts.models import Contact, Identity
+
+    if not group:
+        return False
+    external_ids = list({items[i].external_id for i in group})
+    messages: dict[str | None, Message] = {}
+    posts: dict[str, Post] = {}
+    for chunk in _chunked(external_ids):
+        messages.update(
+            (m.external_id, m) for m in Message.objects.filter(channel_account=account, external_id__in=chunk)
+        )
+        posts.update((p.external_id, p) for p in Post.objects.filter(channel_account=account, external_id__in=chunk))
+    fresh = []
+    seen: set[str] = set()
+    for i in group:
+        external_id = items[i].external_id
+        if external_id in messages:
+            results[i] = IngestResult(created=False, message=messages[external_id])
+        elif external_id in posts:
+            results[i] = IngestResult(created=False, post=posts[external_id])
+        elif external_id not in seen:  # later copies in this batch are duplicates of this one
+            seen.add(external_id)
+            fresh.append(i)
+    if not fresh:
+        return False
+
+    author_ids = list({items[i].author.external_id for i in fresh})
+    identities: dict[str, Identity] = {}
+    for chunk in _chunked(author_ids):
+        identities.update(
+            (x.external_id, x)
+            for x in Identity.objects.filter(workspace_id=account.workspace_id, kind=account.kind, external_id__in=chunk)
+        )
+    base = listening.repeats_of_many(x.pk for x in identities.values())
+    repeats = {external_id: base.get(x.pk, 0) for external_id, x in identities.items()}
+
+    now = timezone.now()
+    new_contacts: dict[str, Contact] = {}
+    new_identities: dict[str, Identity] = {}
+    changed: dict[str, Identity] = {}
+    new_posts: list[tuple[int, Post]] = []
+    for i in fresh:
+        item, decision = items[i], decisions[i]
+        author = item.author
+        identity = identities.get(author.external_id)
+        if identity is None:
+            # As contacts.actions.do_get_or_create_identity creates them.
+            new_contacts[author.external_id] = Contact(
+                workspace_id=account.workspace_id,
+                name=author.display_name or author.handle or author.email or author.external_id,
+                email=author.email if "@" in author.email else "",
+                language=author.language,
+            )
+            identity = Identity(
+                workspace_id=account.workspace_id,
+                kind=account.kind,
+                external_id=author.external_id,
+                **{f: getattr(author, f) for f in _IDENTITY_FIELDS},
+            )
+            identities[author.external_id] = new_identities[author.external_id] = identity
+        else:
+            for f in _IDENTITY_FIELDS:
+                value = getattr(author, f)
+                if value not in ("", None) and getattr(identity, f) != value:
+                    setattr(identity, f, value)
+                    identity.updated_at = now
+                    if identity.pk is not None:
+                        changed[author.external_id] = identity
+        fields = listening.triage_fields(
+            item,
+            decision.language,
+            decision.rule_id,
+            repeats.get(author.external_id, 0) if decision.with_repeats else 0,
+        )
+        repeats[author.external_id] = repeats.get(author.external_id, 0) + 1
+        post = Post(
+            workspace_id=account.workspace_id,
+            channel_account=account,
+            external_id=item.external_id,
+            text=item.text,
+            url=item.url,
+            language=decision.language,
+            created_at=item.created_at or timezone.now(),
+            raw=item.raw,
+            **fields,
+        )
+        posts[item.external_id] = post
+        new_posts.append((i, post))
+
+    if new_contacts:
+        Contact.objects.bulk_create(list(new_contacts.values()), batch_size=500)
+        for external_id, identity in new_identities.items():
+            identity.contact = new_contacts[external_id]
+        Identity.objects.bulk_create(list(new_identities.values()), batch_size=500)
+    if changed:
+        Identity.objects.bulk_update(list(changed.values()), [*_IDENTITY_FIELDS, "updated_at"], batch_size=500)
+    for i, post in new_posts:
+        identity = identities[items[i].author.external_id]
+        post.identity = identity
+        post.contact_id = identity.contact_id
+    Post.objects.bulk_create([p for _, p in new_posts], batch_size=500)
+    for i, post in new_posts:
+        results[i] = IngestResult(created=True, post=post)
+    for i in group:
+        if results[i] is None:  # a second copy of an item stored just now
+            results[i] = IngestResult(created=False, post=posts[items[i].external_id])
+    return True

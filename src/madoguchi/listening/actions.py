@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,7 +21,7 @@ from madoguchi.connectors.base import InboundItem
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.contacts.models import Identity
 from madoguchi.ingest.models import Post
-from madoguchi.listening.matcher import Matcher, RuleSpec
+from madoguchi.listening.matcher import Matcher, RuleSpec, normalize_many
 from madoguchi.listening.models import ListeningRule, RuleSetVersion
 from madoguchi.listening.triage import Triage, triage
 from madoguchi.text.normalize import detect_language, normalize
@@ -230,21 +231,39 @@ def _engagement(raw: dict[str, Any]) -> float:
     return total
 
 
-def _triage_fields(account: ChannelAccount, item: InboundItem, language: str, rule_id: int | None, *, with_repeats: bool) -> dict[str, Any]:
-    repeats = 0
-    if with_repeats:
-        since = timezone.now() - dt.timedelta(hours=24)
-        # Two indexed lookups: filtering posts through a join on the author's handle made SQLite
-        # scan every post of the channel account (41 ms a post at 10,000 posts).
-        identity_id = (
-            Identity.objects.filter(
-                workspace_id=account.workspace_id, kind=account.kind, external_id=item.author.external_id
-            )
-            .values_list("pk", flat=True)
-            .first()
+def repeats_of(account: ChannelAccount, author_external_id: str) -> int:
+    """How many posts the author sent (captured) in the last day: the repeated-poster signal."""
+    since = timezone.now() - dt.timedelta(hours=24)
+    # Two indexed lookups: filtering posts through a join on the author's handle made SQLite
+    # scan every post of the channel account (41 ms a post at 10,000 posts).
+    identity_id = (
+        Identity.objects.filter(workspace_id=account.workspace_id, kind=account.kind, external_id=author_external_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if identity_id is None:
+        return 0
+    return Post.objects.filter(identity_id=identity_id, captured_at__gte=since).count()
+
+
+def repeats_of_many(identity_ids: Iterable[int]) -> dict[int, int]:
+    """`repeats_of` for many identities in one query per 500: {identity id: posts in the last day}."""
+    ids = sorted(set(identity_ids))
+    since = timezone.now() - dt.timedelta(hours=24)
+    out: dict[int, int] = {}
+    for start in range(0, len(ids), 500):
+        rows = (
+            Post.objects.filter(identity_id__in=ids[start : start + 500], captured_at__gte=since)
+            .values_list("identity_id")
+            .annotate(n=Count("pk"))
+            .order_by()
         )
-        if identity_id is not None:
-            repeats = Post.objects.filter(identity_id=identity_id, captured_at__gte=since).count()
+        out.update({identity_id: n for identity_id, n in rows})
+    return out
+
+
+def triage_fields(item: InboundItem, language: str, rule_id: int | None, repeats: int = 0) -> dict[str, Any]:
+    """The triage columns of a captured post."""
     raw = item.raw or {}
     t: Triage = triage(
         item.text,
@@ -266,6 +285,11 @@ def _triage_fields(account: ChannelAccount, item: InboundItem, language: str, ru
         # Noise never reaches agents; it stays countable (and can be undone) as dismissed.
         fields["status"] = Post.Status.DISMISSED
     return fields
+
+
+def _triage_fields(account: ChannelAccount, item: InboundItem, language: str, rule_id: int | None, *, with_repeats: bool) -> dict[str, Any]:
+    repeats = repeats_of(account, item.author.external_id) if with_repeats else 0
+    return triage_fields(item, language, rule_id, repeats)
 
 
 def decide(account: ChannelAccount, item: InboundItem) -> Decision:
@@ -297,6 +321,49 @@ def decide(account: ChannelAccount, item: InboundItem) -> Decision:
         fields.pop("status", None)  # every mention is answered, even one that looks like spam
         return Decision(item.model_copy(update={"route": "conversation", "public": True}), post_fields=fields)
     return Decision(item, post_fields=fields)
+
+
+@dataclass
+class StreamDecision:
+    """What `decide_many` says of one stream item; triage is left to the caller, which knows the
+    author's repeat count at the moment the post is stored."""
+
+    drop: bool = False
+    mention: bool = False  # a brand's own account: goes to `do_ingest`, which opens a conversation
+    rule_id: int | None = None
+    language: str = ""
+    with_repeats: bool = False
+
+
+def decide_many(account: ChannelAccount, items: list[InboundItem]) -> list[StreamDecision]:
+    """`decide` for a batch of `route="stream"` items, with the same outcome item by item.
+
+    Texts are normalized and scanned in one pass each (`normalize_many`, `terms_in_many`);
+    language is detected only for the few items that contain a rule term.
+    """
+    matcher = matcher_for(account.workspace_id)
+    if matcher.empty:
+        return [
+            StreamDecision(language=item.language or item.author.language or detect_language(item.text))
+            for item in items
+        ]
+    found = matcher.terms_in_many(normalize_many([item.text for item in items]))
+    out: list[StreamDecision] = []
+    drop = StreamDecision(drop=True)
+    for index, item in enumerate(items):
+        terms = found.get(index)
+        if not terms:
+            out.append(drop)
+            continue
+        language = item.language or item.author.language or detect_language(item.text)
+        hits = matcher.rules_hit(terms, language=language, channel=account.kind)
+        if not hits:
+            out.append(drop)
+        elif hits[0].mention:
+            out.append(StreamDecision(mention=True, language=language))
+        else:
+            out.append(StreamDecision(rule_id=hits[0].rule_id, language=language, with_repeats=True))
+    return out
 
 
 # ---------------------------------------------------------------- agents' handling of posts

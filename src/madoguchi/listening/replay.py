@@ -2,7 +2,7 @@
 
 One post per line: `id`, `channel`, `author` (handle), `text`, `created_at` (ISO 8601 with a
 zone) are required; `author_id`, `followers`, `lang`, `in_reply_to`, `url`, `verified`,
-`likes`, `reposts`, `replies` are optional. Every line goes through `ingest.actions.do_ingest`
+`likes`, `reposts`, `replies` are optional. Every line goes through `ingest.actions.do_ingest_posts`
 as a stream item, so replaying a file twice changes nothing.
 """
 
@@ -88,8 +88,13 @@ def do_replay(
     account: ChannelAccount | None = None,
     progress: Callable[[ReplaySummary], None] | None = None,
 ) -> ReplaySummary:
-    """Ingest every line as a live stream item would be; committed in batches of BATCH lines."""
-    from madoguchi.ingest.actions import do_ingest, do_quarantine
+    """Ingest every line as a live stream item would be, BATCH lines at a time.
+
+    Each batch goes through `ingest.actions.do_ingest_posts` (the firehose path: the same
+    decisions as `do_ingest` item by item, stored in bulk), one transaction per batch.
+    """
+    from madoguchi.ingest.actions import IngestResult, do_ingest_posts, do_quarantine
+    from madoguchi.listening.models import ListeningRule
 
     accounts = {a.kind: a for a in ChannelAccount.objects.filter(workspace=workspace, is_active=True).order_by("-pk")}
     rule_names: dict[int, str] = {}
@@ -101,6 +106,7 @@ def do_replay(
         if not batch:
             break
         with transaction.atomic():
+            by_account: dict[int, tuple[ChannelAccount, list[InboundItem]]] = {}
             for line in batch:
                 summary.lines += 1
                 if not line.strip():
@@ -116,7 +122,15 @@ def do_replay(
                 if target is None:
                     summary.no_account += 1
                     continue
-                result = do_ingest(target, item)
+                by_account.setdefault(target.pk, (target, []))[1].append(item)
+            results: list[IngestResult] = []
+            for target, items in by_account.values():
+                results.extend(do_ingest_posts(target, items))
+            missing = {r.post.matched_rule_id for r in results if r.created and r.post and r.post.matched_rule_id}
+            missing -= set(rule_names)
+            if missing:
+                rule_names.update(ListeningRule.objects.filter(pk__in=missing).values_list("pk", "name"))
+            for result in results:
                 if result.dropped:
                     summary.dropped += 1
                 elif result.quarantine is not None:
@@ -131,11 +145,7 @@ def do_replay(
                     if result.post is not None:
                         summary.by_kind[result.post.kind or "-"] += 1
                         rule_id = result.post.matched_rule_id
-                        if rule_id and rule_id not in rule_names:
-                            from madoguchi.listening.models import ListeningRule
-
-                            rule_names[rule_id] = ListeningRule.objects.filter(pk=rule_id).values_list("name", flat=True).first() or str(rule_id)
-                        summary.by_rule[rule_names.get(rule_id, "-") if rule_id else "-"] += 1
+                        summary.by_rule[rule_names.get(rule_id, str(rule_id)) if rule_id else "-"] += 1
         summary.seconds = time.perf_counter() - started
         if progress is not None:
             progress(summary)
