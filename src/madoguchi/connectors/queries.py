@@ -21,6 +21,8 @@ class ComposerHints:
     weighted: bool = False
     # LINE: "reply" (free, with the customer's reply token) or "push" (billed per message).
     line_mode: str | None = None
+    # A channel's own warning, from its adapter's optional `composer_notice(account)` (phone).
+    notice: str = ""
     # Facebook/Instagram direct messages: when the 24-hour window for a reply closes.
     window_closes_at: dt.datetime | None = None
 
@@ -45,4 +47,11 @@ def composer_hints(conversation: Conversation) -> ComposerHints:
         from madoguchi.connectors.facebook.graph import messaging_window
 
         window = messaging_window(conversation)
-    return ComposerHints(max_length=max_length, weighted=account.kind == "x", line_mode=line_mode, window_closes_at=window)
+    notice = getattr(adapter, "composer_notice", None)
+    return ComposerHints(
+        max_length=max_length,
+        weighted=account.kind == "x",
+        line_mode=line_mode,
+        window_closes_at=window,
+        notice=str(notice(account)) if notice else "",
+    )
