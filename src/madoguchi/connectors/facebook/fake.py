@@ -71,6 +71,7 @@ class FakeGraph(ThreadingHTTPServer):
         self.page_id, self.page_name = page_id, page_name
         self.ig_user_id, self.ig_username = ig_user_id, ig_username
         self.users: dict[str, dict[str, Any]] = {}
+        self.businesses: dict[str, dict[str, Any]] = {}  # Instagram username → professional account
         self.posts: dict[str, dict[str, Any]] = {}
         self.comments: dict[str, dict[str, Any]] = {}  # Facebook and Instagram comments by id
         self.deleted: set[str] = set()
@@ -109,9 +110,12 @@ class FakeGraph(ThreadingHTTPServer):
     def next_id(self) -> str:
         return str(next(self._ids))
 
-    def add_user(self, user_id: str, name: str, *, username: str = "", followers: int | None = None, picture: bool = True) -> dict[str, Any]:
+    def add_user(self, user_id: str, name: str, *, username: str = "", followers: int | None = None, picture: bool = True, business: bool = False) -> dict[str, Any]:
+        """A person; `business`: an Instagram professional account that business discovery finds."""
         first, _, last = name.partition(" ")
         user: dict[str, Any] = {"id": user_id, "name": name, "first_name": first, "last_name": last}
+        if business:
+            self.businesses[username] = user
         if username:
             user["username"] = username
         if followers is not None:
@@ -223,8 +227,9 @@ class FakeGraph(ThreadingHTTPServer):
 
     # --- Instagram webhook events --------------------------------------------------------------
 
-    def ig_media(self, caption: str = "", product_type: str = "FEED") -> dict[str, Any]:
-        media = {"id": self.next_id(), "caption": caption, "media_product_type": product_type, "permalink": f"https://www.instagram.com/p/{secrets.token_urlsafe(8)}/"}
+    def ig_media(self, caption: str = "", product_type: str = "FEED", *, owner: str = "") -> dict[str, Any]:
+        """A post on Instagram (the account's own, or `owner`'s username for someone else's)."""
+        media = {"id": self.next_id(), "caption": caption, "media_product_type": product_type, "permalink": f"https://www.instagram.com/p/{secrets.token_urlsafe(8)}/", "username": owner or self.ig_username, "timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")}
         self.posts[media["id"]] = media
         return media
 
@@ -243,6 +248,11 @@ class FakeGraph(ThreadingHTTPServer):
         comment = self.ig_comment(user_id, media, text)
         return {"comment_id": comment["id"], "media_id": media["id"]}
 
+    def ig_caption_mention(self, owner_username: str, caption: str) -> dict[str, Any]:
+        """Someone @mentions the account in the caption of their own post."""
+        media = self.ig_media(caption, owner=owner_username)
+        return {"media_id": media["id"]}
+
     def ig_changes(self, field_name: str, *values: dict[str, Any]) -> dict[str, Any]:
         return {"id": self.ig_user_id, "time": int(time.time()), "changes": [{"field": field_name, "value": v} for v in values]}
 
@@ -253,9 +263,9 @@ class FakeGraph(ThreadingHTTPServer):
         body = json.dumps({"object": object_, "entry": list(entries)}, ensure_ascii=True, separators=(",", ":")).replace("/", "\\/").encode()
         return body, sign(self.app_secret, body)
 
-    def deliver(self, webhook_url: str, *entries: dict[str, Any], object_: str = "page", times: int = 1) -> httpx.Response:
+    def deliver(self, webhook_url: str, *entries: dict[str, Any], object_: str | None = None, times: int = 1) -> httpx.Response:
         """POST a signed delivery to a running madoguchi (`times` > 1: Meta's duplicate deliveries)."""
-        body, signature = self.delivery(*entries, object_=object_)
+        body, signature = self.delivery(*entries) if object_ is None else self.delivery(*entries, object_=object_)
         response = None
         for _ in range(times):
             response = httpx.post(webhook_url, content=body, headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature}, timeout=10)
@@ -345,6 +355,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, error_body("Invalid parameter", 100, subcode=2207008))
             else:
                 self._send(200, {"mentioned_comment": {k: comment[k] for k in ("id", "text", "timestamp", "username", "from", "media") if k in comment}, "id": server.ig_user_id})
+        elif len(parts) == 1 and parts[0] == server.ig_user_id and "mentioned_media" in query.get("fields", ""):
+            match = re.search(r"media_id\((\d+)\)", query["fields"])
+            media = server.posts.get(match.group(1) if match else "")
+            if media is None:
+                self._send(400, error_body("Invalid parameter", 100, subcode=2207008))
+            else:
+                self._send(200, {"mentioned_media": {k: media[k] for k in ("id", "caption", "username", "timestamp", "permalink", "media_product_type") if k in media}, "id": server.ig_user_id})
+        elif len(parts) == 1 and parts[0] == server.ig_user_id and "business_discovery" in query.get("fields", ""):
+            match = re.search(r"business_discovery\.username\(([^)]+)\)", query["fields"])
+            business = server.businesses.get(match.group(1) if match else "")
+            if business is None:
+                self._send(400, error_body("Invalid user id", 110, type_="IGApiException", subcode=2207013))
+            else:
+                profile = {"id": business["id"], "username": business.get("username", ""), "name": business["name"], "followers_count": business.get("follower_count", 0), "profile_picture_url": business.get("profile_pic", "")}
+                self._send(200, {"business_discovery": profile, "id": server.ig_user_id})
         elif len(parts) == 1 and parts[0] in server.users:
             user = server.users[parts[0]]
             self._send(200, {k: v for k, v in user.items() if k == "id" or not fields or k in fields})

@@ -1,0 +1,1 @@
+"""Instagram connector (business accounts, Graph API): comments, mentions and direct messages in through signed webhooks; replies out."""

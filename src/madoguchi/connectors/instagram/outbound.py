@@ -1,0 +1,91 @@
+"""Instagram replies out: comment replies, mention replies, and direct messages.
+
+Documentation (November 2026): see client.py for the endpoints and facebook/graph.py for errors.
+- A public answer to a comment on our media is `POST /{comment-id}/replies` on its top-level
+  comment; an answer to a mention (a comment on someone else's media) is
+  `POST /{ig-user-id}/mentions {comment_id, media_id, message}`. Comments hold 2,200 characters.
+- A private answer is a message with `messaging_type: RESPONSE` inside the 24-hour window; the
+  text holds at most 1,000 bytes of UTF-8 (about 330 Japanese characters).
+- Idempotency: as on Facebook (facebook/outbound.py), the returned id is recorded, and a retried
+  comment reply first looks for our identical reply under the same comment.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from madoguchi.connectors import health
+from madoguchi.connectors.base import OutboundMessage, PermanentError, SendResult, register
+from madoguchi.connectors.facebook import graph
+from madoguchi.connectors.facebook.graph import GraphError
+from madoguchi.connectors.instagram.client import InstagramClient
+from madoguchi.connectors.models import ChannelAccount
+
+MAX_COMMENT = 2200
+MAX_DM_BYTES = 1000
+
+
+def _raw(account: ChannelAccount, external_id: str) -> dict[str, Any]:
+    from madoguchi.inbox.models import Message
+
+    if not external_id:
+        return {}
+    raw = Message.objects.filter(channel_account=account, external_id=external_id).values_list("raw", flat=True).first()
+    return raw or {}
+
+
+class InstagramAdapter:
+    kind: ClassVar[str] = "instagram"
+
+    def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:
+        text = message.text.strip()
+        if not text:
+            raise PermanentError("Instagram: only text replies are supported; this message has no text")
+        ig_user_id = str((account.config or {}).get("ig_user_id", ""))
+        if not ig_user_id:
+            raise PermanentError("Instagram: the account has no ig_user_id configured")
+        if message.public:
+            if len(text) > MAX_COMMENT:
+                raise PermanentError(f"Instagram comments hold at most {MAX_COMMENT} characters")
+            raw = _raw(account, message.in_reply_to)
+            with InstagramClient(account) as client:
+                try:
+                    if raw.get("mention"):
+                        if not raw.get("comment_id"):
+                            raise PermanentError("Instagram: a mention in a caption cannot be answered through the API; comment on the post in the app")
+                        external_id = client.reply_to_mention(ig_user_id, str(raw["comment_id"]), str(raw.get("media_id", "")), text)
+                    else:
+                        target = str(raw.get("reply_target") or message.in_reply_to)
+                        if not target:
+                            raise PermanentError("Instagram: no comment to reply to")
+                        external_id = self._already_posted(client, ig_user_id, target, text, message.idempotency_key) or client.reply_to_comment(target, text)
+                except GraphError as exc:
+                    raise graph.failure(account, exc) from exc
+        else:
+            if len(text.encode()) > MAX_DM_BYTES:
+                raise PermanentError("Instagram direct messages hold at most 1,000 bytes (about 330 Japanese characters)")
+            if not message.recipient:
+                raise PermanentError("Instagram: no recipient for this direct message")
+            graph.check_window(account, message.thread_id or f"dm:{message.recipient}")
+            with InstagramClient(account) as client:
+                try:
+                    external_id = client.send_message(ig_user_id, message.recipient, text)
+                except GraphError as exc:
+                    raise graph.failure(account, exc, what="the message") from exc
+        health.do_record_channel_ok(account, sent=True)
+        return SendResult(external_id)
+
+    def _already_posted(self, client: InstagramClient, ig_user_id: str, target: str, text: str, key: str) -> str:
+        """On a retry, the id of our identical reply if an earlier attempt did post it."""
+        if not graph.previous_attempts(key):
+            return ""
+        for reply in client.replies(target):
+            if str((reply.get("from") or {}).get("id", "")) == ig_user_id and reply.get("text") == text:
+                return str(reply["id"])
+        return ""
+
+    def max_length(self, account: ChannelAccount) -> int | None:
+        return MAX_DM_BYTES  # the tighter of the two: a DM's 1,000 bytes
+
+
+adapter = register(InstagramAdapter())

@@ -1,0 +1,170 @@
+"""Instagram: comments, mentions and DMs in through signed webhooks (story replies and mentions,
+reactions, reads and unsent messages kept), comment and mention replies and DMs out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django_tasks_db.models import DBTaskResult
+
+from madoguchi.connectors import health
+from madoguchi.connectors.base import OutboundMessage, PermanentError
+from madoguchi.connectors.facebook import graph
+from madoguchi.connectors.facebook import tasks as facebook_tasks
+from madoguchi.connectors.instagram import outbound, tasks
+from madoguchi.connectors.instagram.fake import FakeInstagram
+from madoguchi.connectors.models import ChannelAccount
+from madoguchi.contacts.models import Identity
+from madoguchi.inbox import actions as inbox_actions
+from madoguchi.inbox.models import Conversation, Delivery, Message, MessageEvent, Outbox
+from madoguchi.inbox.tasks import deliver_outbox
+
+pytestmark = pytest.mark.django_db
+FIXTURES = Path(__file__).parent / "fixtures"
+IG = "17841400000000001"
+YUI, KEN, DM = "232323232", "343434343", "1254459154682919"
+
+
+@pytest.fixture
+def fake():
+    server = FakeInstagram(ig_user_id=IG).start()
+    server.add_user(YUI, "Yui Sato", username="yui.sato")
+    server.add_user(KEN, "Ken Brand", username="kenbrand", followers=48000, business=True)
+    server.add_user(DM, "Aiko Suzuki", username="aiko_s", followers=321)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def account(cast, fake) -> ChannelAccount:
+    config, secrets = fake.account_settings()
+    return ChannelAccount.objects.create(workspace=cast.ws, brand=cast.brand, kind="instagram", name="@acme_support", config=config, secrets=secrets)
+
+
+def post(account: ChannelAccount, body: bytes, signature: str | None):
+    headers: dict[str, Any] = {} if signature is None else {"HTTP_X_HUB_SIGNATURE_256": signature}
+    return Client(enforce_csrf_checks=True).post(f"/connectors/instagram/{account.pk}/webhook/", data=body, content_type="application/json", **headers)
+
+
+def run_queued() -> list[dict]:
+    results = []
+    for row in DBTaskResult.objects.filter(task_path__endswith="instagram.tasks.process_delivery").order_by("enqueued_at"):
+        results.append(tasks.process_delivery.call(*row.args_kwargs["args"]))
+        row.delete()
+    return results
+
+
+def deliver(fake: FakeInstagram, account: ChannelAccount, *entries: dict) -> list[dict]:
+    body, signature = fake.delivery(*entries)
+    assert post(account, body, signature).status_code == 200
+    return run_queued()
+
+
+def agent_reply(cast, conversation: Conversation, text: str) -> Message:
+    reply = inbox_actions.do_reply(conversation, author=cast.agent, text=text)
+    deliver_outbox.call(Outbox.objects.get(message=reply).pk)
+    reply.refresh_from_db()
+    return reply
+
+
+def test_handshake_and_signatures_are_meta_s(account, fake):
+    url = f"/connectors/instagram/{account.pk}/webhook/"
+    assert Client().get(url, {"hub.mode": "subscribe", "hub.verify_token": fake.verify_token, "hub.challenge": "42"}).content == b"42"
+    assert Client().get(url, {"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "42"}).status_code == 403
+    body, _ = fake.delivery(fake.messaging(fake.message(DM, "hi", instagram=True), instagram=True))
+    assert post(account, body, None).status_code == 401
+    assert post(account, body, graph.sign("another-secret", body)).status_code == 403
+    assert not DBTaskResult.objects.exists()
+
+
+def test_the_documented_delivery_keeps_comments_dms_story_replies_and_their_events(account, fake):
+    payload = json.loads((FIXTURES / "webhooks.json").read_text())
+    fake.media["story-mention.jpg"] = (b"\xff\xd8story", "image/jpeg")
+    text = json.dumps(payload, ensure_ascii=True).replace("https://lookaside.fbsbx.com/ig_messaging_cdn/story-mention.jpg", f"{fake.url}/media/story-mention.jpg")
+    body = text.replace("/", "\\/").encode()
+    assert post(account, body, graph.sign(fake.app_secret, body)).status_code == 200
+    counts = run_queued()[0]
+    assert counts["created"] == 5 and counts["events"] == 3 and counts["ignored"] == 2  # our reply, the echo
+    yui = Message.objects.get(external_id="17865799348089039")
+    ken = Message.objects.get(external_id="17865799348089040")
+    assert yui.public and yui.conversation.thread_key == f"18023345989012587:{YUI}"
+    assert ken.conversation != yui.conversation  # one conversation per commenter
+    assert Identity.objects.get(kind="instagram", external_id=KEN).followers == 48000  # business discovery
+    assert Identity.objects.get(kind="instagram", external_id=YUI).handle == "yui.sato"
+    dms = Message.objects.filter(conversation__thread_key=f"dm:{DM}").order_by("created_at")
+    first, story_reply, story_mention = dms
+    assert first.text == "注文のキャンセルはできますか？" and not first.public
+    assert story_reply.text.startswith("[story reply] https://lookaside.fbsbx.com/") and story_reply.deleted_at is not None
+    assert story_mention.attachments.get().file.read() == b"\xff\xd8story"
+    identity = first.identity
+    assert (identity.handle, identity.display_name, identity.followers) == ("aiko_s", "Aiko Suzuki", 321)
+    assert set(MessageEvent.objects.filter(message=first).values_list("kind", flat=True)) == {"reaction", "read"}
+
+
+def test_duplicate_deliveries_are_ignored(account, fake):
+    media = fake.ig_media("新作")
+    entry = fake.ig_changes("comments", fake.ig_comment(YUI, media, "かわいい"))
+    deliver(fake, account, entry)
+    assert deliver(fake, account, entry)[0]["duplicate"] == 1
+    assert Message.objects.count() == 1
+
+
+def test_a_comment_reply_goes_to_the_comment_and_a_reply_to_a_reply_to_its_top_comment(cast, account, fake):
+    media = fake.ig_media("新作バッグ")
+    top = fake.ig_comment(YUI, media, "色は何色ありますか？")
+    deliver(fake, account, fake.ig_changes("comments", top))
+    conversation = Message.objects.get(external_id=top["id"]).conversation
+    reply = agent_reply(cast, conversation, "3色です")
+    assert reply.delivery == Delivery.SENT and fake.replies[-1] == {**fake.replies[-1], "to": top["id"], "edge": "replies"}
+    answer = fake.ig_comment(YUI, media, "黒はありますか？", parent_id=top["id"])
+    deliver(fake, account, fake.ig_changes("comments", answer))
+    assert Message.objects.get(external_id=answer["id"]).conversation == conversation
+    agent_reply(cast, conversation, "黒もあります")
+    assert fake.replies[-1]["to"] == top["id"]
+
+
+def test_a_mention_in_a_comment_is_fetched_and_answered_through_the_mentions_edge(cast, account, fake):
+    media = fake.ig_media("someone's post", owner="kenbrand")
+    deliver(fake, account, fake.ig_changes("mentions", fake.ig_mention(KEN, media, "@acme_support これ壊れてました")))
+    message = Message.objects.get(channel_account=account)
+    assert message.text == "@acme_support これ壊れてました" and message.public
+    assert message.identity.followers == 48000 and message.identity.handle == "kenbrand"
+    agent_reply(cast, message.conversation, "DMでご連絡ください")
+    assert fake.replies[-1] == {**fake.replies[-1], "edge": "mentions", "to": message.external_id, "media_id": media["id"]}
+
+
+def test_a_caption_mention_arrives_but_is_not_answered_by_api(account, fake):
+    deliver(fake, account, fake.ig_changes("mentions", fake.ig_caption_mention("kenbrand", "Loving my @acme_support bag")))
+    message = Message.objects.get(channel_account=account)
+    assert message.text == "Loving my @acme_support bag"
+    with pytest.raises(PermanentError, match="caption"):
+        outbound.adapter.send(account, OutboundMessage("k", "thanks", recipient=KEN, in_reply_to=message.external_id, public=True))
+
+
+def test_a_dm_reply_inside_the_window_is_sent_and_a_long_one_refused(cast, account, fake):
+    deliver(fake, account, fake.messaging(fake.message(DM, "在庫ありますか", instagram=True), instagram=True))
+    conversation = Message.objects.get(channel_account=account).conversation
+    assert agent_reply(cast, conversation, "あります").delivery == Delivery.SENT
+    assert fake.messages[-1] == {**fake.messages[-1], "to": DM, "via": IG, "messaging_type": "RESPONSE"}
+    with pytest.raises(PermanentError, match="1,000 bytes"):
+        outbound.adapter.send(account, OutboundMessage("k2", "あ" * 400, recipient=DM, thread_id=f"dm:{DM}"))
+
+
+def test_a_dm_after_the_window_fails_clearly(cast, account, fake):
+    deliver(fake, account, fake.messaging(fake.message(DM, "在庫ありますか", instagram=True), instagram=True))
+    message = Message.objects.get(channel_account=account)
+    Message.objects.filter(pk=message.pk).update(created_at=message.created_at - dt.timedelta(hours=30))
+    reply = agent_reply(cast, message.conversation, "遅れてすみません")
+    assert reply.delivery == Delivery.FAILED and "24-hour window closed" in reply.delivery_error and not fake.messages
+
+
+def test_an_expired_token_is_noticed_by_the_periodic_check(account, fake):
+    fake.expire_token()
+    assert facebook_tasks.check_tokens.call() == {"checked": 1, "refused": 1}
+    account.refresh_from_db()
+    assert health.channel_state(account) == "disconnected"
