@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Max
 from django.http import (
     FileResponse,
     Http404,
@@ -32,7 +33,15 @@ from madoguchi.connectors.models import ChannelAccount, ChannelKind
 from madoguchi.connectors.queries import composer_hints
 from madoguchi.inbox import actions, queries
 from madoguchi.inbox.live import stream_response
-from madoguchi.inbox.models import Attachment, Conversation, Label, LiveEvent, Priority, Status
+from madoguchi.inbox.models import (
+    Attachment,
+    Conversation,
+    Label,
+    LiveEvent,
+    MessageEvent,
+    Priority,
+    Status,
+)
 
 PRIORITY_KEYS = {str(v): v for v in Priority.values}
 
@@ -130,6 +139,12 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         ),
         "composer": composer_hints(conv),
         "label_names": ", ".join(label.name for label in conv.labels.all()),
+        # The customer's read marks (chat widget, platforms that send them): replies up to this
+        # message id show "Read". One query, whatever the length of the thread.
+        "read_up_to": MessageEvent.objects.filter(message__conversation=conv, kind="read").aggregate(
+            upto=Max("message_id")
+        )["upto"]
+        or 0,
         # Back to the list keeps the view and filters the agent came from.
         "list_path": _list_path(request),
     }

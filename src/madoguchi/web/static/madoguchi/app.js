@@ -92,6 +92,25 @@
       const d = JSON.parse(e.data);
       if (String(d.conversation) === current()) refreshConversation();
     });
+    // The customer's side (chat widget): read marks refresh the thread, typing shows for a moment.
+    es.addEventListener("message.updated", (e) => {
+      const d = JSON.parse(e.data);
+      if (String(d.conversation) === current() && d.event === "read") refreshConversation();
+    });
+    let visitorTypingTimer = null;
+    es.addEventListener("visitor.typing", (e) => {
+      const d = JSON.parse(e.data);
+      const box = $("#visitor-typing");
+      if (!box || String(d.conversation) !== current()) return;
+      box.textContent = box.dataset.typing.replace("{name}", d.name || box.dataset.someone);
+      box.hidden = false;
+      clearTimeout(visitorTypingTimer);
+      visitorTypingTimer = setTimeout(() => { box.hidden = true; }, 6000);
+    });
+    es.addEventListener("message.created", (e) => {
+      const box = $("#visitor-typing");
+      if (box && String(JSON.parse(e.data).conversation) === current()) box.hidden = true;
+    });
     es.addEventListener("presence", (e) => {
       const d = JSON.parse(e.data);
       if (String(d.conversation) !== current() || String(d.user) === me) return;

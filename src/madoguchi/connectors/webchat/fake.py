@@ -1,0 +1,111 @@
+"""A scripted chat visitor: talks to the widget API exactly as widget.js does (same endpoints,
+headers, Origin), for the tests and the demo's sample traffic.
+
+Against a running server: ``FakeVisitor(base_url="http://127.0.0.1:8000", key=…, origin=…)``.
+In the same process (tests, the demo's seeding) pass ``transport=in_process()``: requests then
+go through Django's WSGI handler without a socket.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+
+def in_process(remote_addr: str = "127.0.0.1") -> httpx.WSGITransport:
+    """Requests handled by this process's Django (no server needed), from `remote_addr`."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    return httpx.WSGITransport(app=WSGIHandler(), remote_addr=remote_addr)
+
+
+class FakeVisitor:
+    """One visitor on one website: starts a session, chats, types, reads, uploads."""
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        origin: str = "https://shop.example",
+        base_url: str = "http://testserver",
+        token: str = "",
+        lang: str = "en",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.key = key
+        self.origin = origin
+        self.token = token
+        self.lang = lang
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport, headers={"Origin": origin}, timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> FakeVisitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _url(self, path: str) -> str:
+        return f"/connectors/webchat/api/{self.key}/{path}"
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-Madoguchi-Visitor": self.token} if self.token else {}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self._headers(), **kwargs.pop("headers", {})}
+        return self.http.request(method, self._url(path), headers=headers, **kwargs)
+
+    def config(self) -> dict[str, Any]:
+        return self.request("GET", "config/", params={"lang": self.lang}).raise_for_status().json()
+
+    def start(self, name: str = "", email: str = "") -> dict[str, Any]:
+        """Start (or resume, with a token) a session; keeps the new token."""
+        data = self.request("POST", "session/", json={"name": name, "email": email}).raise_for_status().json()
+        self.token = data["token"]
+        return data
+
+    def say(self, text: str, *, client_id: str = "") -> dict[str, Any]:
+        """Send a message; returns the stored message as the widget sees it."""
+        response = self.request(
+            "POST",
+            "messages/",
+            data={"text": text, "client_id": client_id or secrets.token_hex(8), "lang": self.lang},
+        )
+        return response.raise_for_status().json()["message"]
+
+    def upload(self, filename: str, content: bytes, content_type: str) -> httpx.Response:
+        return self.request(
+            "POST",
+            "messages/",
+            data={"client_id": secrets.token_hex(8), "lang": self.lang},
+            files={"file": (filename, content, content_type)},
+        )
+
+    def history(self) -> dict[str, Any]:
+        return self.request("GET", "messages/").raise_for_status().json()
+
+    def typing(self) -> httpx.Response:
+        return self.request("POST", "typing/", json={})
+
+    def read(self, up_to: int) -> httpx.Response:
+        return self.request("POST", "read/", json={"up_to": up_to})
+
+    def events(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The live stream as (event, data) pairs; against a running server only."""
+        with self.http.stream("GET", self._url("events/"), headers=self._headers(), timeout=None) as response:
+            response.raise_for_status()
+            kind, data = "message", ""
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    data += line[6:]
+                elif not line and data:
+                    yield kind, json.loads(data)
+                    kind, data = "message", ""
