@@ -12,12 +12,18 @@ Direct messages (`config["dms"]`, when `config["poll_dms"]` is on) use the same 
 endpoint has no since_id, so a poll pages back from the newest until it reaches the cursor.
 Only the latest 800 mentions are reachable (see client.py for the documentation), so accounts
 are polled every `config["poll_seconds"]` (default 60 s; 300 requests per 15 min per user).
+
+Edits: an edited post comes back as a new post id whose `edit_history_tweet_ids` lists every
+version, oldest first (https://docs.x.com/x-api/fundamentals/edit-posts). When we already hold an
+earlier version, the new one is recorded as an edit event on it (the original text is kept for
+audit); otherwise it is ingested as a post of its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import html
 import logging
 import time
@@ -26,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from madoguchi.connectors import health
-from madoguchi.connectors.base import InboundAuthor, InboundItem
+from madoguchi.connectors.base import InboundAuthor, InboundEvent, InboundItem
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.x.client import DMEvent, RateLimit, Tweet, User, XAPIError, XClient
 from madoguchi.ingest import actions as ingest
@@ -67,6 +73,73 @@ def tweet_item(tweet: Tweet, author: User | None, *, route: str = "conversation"
         route=route,  # type: ignore[arg-type]
         raw={"tweet": tweet.model_dump(mode="json"), "author": author.model_dump(mode="json"), "verified": author.verified},
     )
+
+
+def author_of(user: User) -> InboundAuthor:
+    return InboundAuthor(
+        external_id=user.id,
+        handle=user.username[:255],
+        display_name=user.name[:255],
+        avatar_url=user.profile_image_url[:1000],
+        followers=user.public_metrics.followers_count,
+    )
+
+
+def listen_route(tweet: Tweet, own_id: str, own_username: str = "") -> str:
+    """A keyword post is for the stream, unless it speaks to the brand: a mention of its account or
+    a reply to it opens a conversation like a polled mention would."""
+    if own_id and tweet.in_reply_to_user_id == own_id:
+        return "conversation"
+    for mention in tweet.entities.mentions:
+        if (own_id and mention.id == own_id) or (own_username and mention.username.lower() == own_username.lower()):
+            return "conversation"
+    return "stream"
+
+
+def edit_target(account: ChannelAccount, tweet: Tweet) -> str:
+    """The external id of the version of this post we already hold, if this post is an edit of it."""
+    from madoguchi.inbox.models import Message
+
+    earlier = [i for i in tweet.edit_history_tweet_ids if i != tweet.id]
+    if not earlier:
+        return ""
+    held = set(Message.objects.filter(channel_account=account, external_id__in=earlier).values_list("external_id", flat=True))
+    return next((i for i in earlier if i in held), "")
+
+
+def edit_event(tweet: Tweet, author: User | None, target: str) -> InboundEvent:
+    author = author or User(id=tweet.author_id or "unknown")
+    created_at = dt.datetime.fromisoformat(tweet.created_at.replace("Z", "+00:00")) if tweet.created_at else None
+    return InboundEvent(
+        external_id=f"edit:{tweet.id}",
+        kind="edit",
+        author=author_of(author),
+        target_external_id=target,
+        text=html.unescape(tweet.text),
+        created_at=created_at,
+        raw={"tweet": tweet.model_dump(mode="json")},
+    )
+
+
+def tweet_or_edit(account: ChannelAccount, tweet: Tweet, author: User | None, *, route: str = "conversation") -> InboundItem | InboundEvent:
+    """A post as an item, or as an edit event on the earlier version we already hold."""
+    target = edit_target(account, tweet)
+    if target:
+        return edit_event(tweet, author, target)
+    return tweet_item(tweet, author, route=route)
+
+
+def ingest_built(account: ChannelAccount, built: InboundItem | InboundEvent) -> str:
+    """Hand an item to do_ingest or an event to do_ingest_event; returns created/duplicate/dropped/event."""
+    if isinstance(built, InboundEvent):
+        ingest.do_ingest_event(account, built)
+        return "event"
+    result = ingest.do_ingest(account, built)
+    if result.dropped:
+        return "dropped"
+    if result.quarantine is not None:
+        return "quarantined"
+    return "created" if result.created else "duplicate"
 
 
 def dm_item(event: DMEvent, sender: User | None) -> InboundItem:
@@ -130,25 +203,37 @@ def _newer(a: str, b: str) -> str:
 class Page:
     """One page of a timeline, newest first, as items ready to ingest."""
 
-    items: Sequence[tuple[str, Callable[[], InboundItem], str]]  # (id, build item, raw JSON)
+    items: Sequence[tuple[str, Callable[[], InboundItem | InboundEvent], str]]  # (id, build, raw JSON)
     newest_id: str
     next_token: str
     reached_cursor: bool  # the page went back to ids we already have
     rate: RateLimit
 
 
-def _mentions_page(client: XClient, user_id: str, since_id: str, token: str) -> Page:
+def _mentions_page(account: ChannelAccount, client: XClient, user_id: str, since_id: str, token: str) -> Page:
     page, rate = client.mentions(user_id, since_id=since_id, pagination_token=token)
     users = {u.id: u for u in page.includes.users}
     items = [
-        (t.id, functools.partial(tweet_item, t, users.get(t.author_id)), t.model_dump_json())
+        (t.id, functools.partial(tweet_or_edit, account, t, users.get(t.author_id)), t.model_dump_json())
         for t in page.data
         if t.author_id != user_id  # our own replies come back in the timeline when they mention us
     ]
     return Page(items, page.meta.newest_id, page.meta.next_token, False, rate)
 
 
-def _dm_page(client: XClient, user_id: str, since_id: str, token: str) -> Page:
+def _search_page(account: ChannelAccount, query: str, client: XClient, user_id: str, since_id: str, token: str) -> Page:
+    page, rate = client.search_recent(query, since_id=since_id, next_token=token)
+    users = {u.id: u for u in page.includes.users}
+    own_username = str((account.config or {}).get("username") or account.handle or "")
+    items = [
+        (t.id, functools.partial(tweet_or_edit, account, t, users.get(t.author_id), route=listen_route(t, user_id, own_username)), t.model_dump_json())
+        for t in page.data
+        if t.author_id != user_id
+    ]
+    return Page(items, page.meta.newest_id, page.meta.next_token, False, rate)
+
+
+def _dm_page(account: ChannelAccount, client: XClient, user_id: str, since_id: str, token: str) -> Page:
     # dm_events has no since_id: page back from the newest until we reach the cursor.
     page, rate = client.dm_events(pagination_token=token)
     fresh = [e for e in page.data if not since_id or int(e.id) > int(since_id)]
@@ -164,12 +249,24 @@ def _dm_page(client: XClient, user_id: str, since_id: str, token: str) -> Page:
 
 def do_poll_mentions(account: ChannelAccount, *, client: XClient | None = None, force: bool = False) -> dict[str, Any]:
     """Fetch and ingest new mentions of the account's user; returns what happened."""
-    return _poll(account, "mentions", _mentions_page, client=client, force=force)
+    return _poll(account, "mentions", functools.partial(_mentions_page, account), client=client, force=force)
 
 
 def do_poll_dms(account: ChannelAccount, *, client: XClient | None = None, force: bool = False) -> dict[str, Any]:
     """Fetch and ingest new direct messages to the account (needs a user token with dm.read)."""
-    return _poll(account, "dms", _dm_page, client=client, force=force)
+    return _poll(account, "dms", functools.partial(_dm_page, account), client=client, force=force)
+
+
+def search_key(query: str) -> str:
+    """The config key of one search query's cursor."""
+    return "search:" + hashlib.sha1(query.encode()).hexdigest()[:16]
+
+
+def do_poll_search(account: ChannelAccount, query: str, *, client: XClient | None = None, force: bool = False, poll_seconds: float | None = None) -> dict[str, Any]:
+    """Fetch and ingest new posts matching one translated listening rule by recent search (for
+    plans without the filtered stream); same cursor rules as mentions."""
+    fetch = functools.partial(_search_page, account, query)
+    return _poll(account, search_key(query), fetch, client=client, force=force, poll_seconds=poll_seconds)
 
 
 def _poll(
@@ -179,6 +276,7 @@ def _poll(
     *,
     client: XClient | None,
     force: bool,
+    poll_seconds: float | None = None,
 ) -> dict[str, Any]:
     user_id = str((account.config or {}).get("user_id", ""))
     if not user_id:
@@ -188,7 +286,7 @@ def _poll(
     counts: dict[str, Any] = {"created": 0, "duplicate": 0, "pages": 0}
     own_client = client is None
     client = client or XClient(account)
-    poll_seconds = float((account.config or {}).get("poll_seconds", POLL_SECONDS))
+    poll_seconds = poll_seconds or float((account.config or {}).get("poll_seconds", POLL_SECONDS))
     try:
         for _ in range(MAX_PAGES_PER_POLL):
             state = dict((account.config or {}).get(key, {}))
@@ -201,12 +299,11 @@ def _poll(
             counts["pages"] += 1
             for item_id, build, raw in reversed(page.items):  # oldest first, so a thread builds in order
                 try:
-                    result = ingest.do_ingest(account, build())
+                    outcome = ingest_built(account, build())
                 except ValueError as exc:  # an item we cannot read must not block the cursor
                     ingest.do_quarantine(account, f"X {key} {item_id}: {exc}"[:5000], raw)
-                    counts["quarantined"] = counts.get("quarantined", 0) + 1
-                    continue
-                counts["created" if result.created else "duplicate"] += 1
+                    outcome = "quarantined"
+                counts[outcome] = counts.get(outcome, 0) + 1
             pending = _newer(str(state.get("pending_newest", "")), page.newest_id)
             # The very first poll takes the newest page only: history before connecting is not ours.
             more = bool(page.next_token) and bool(since_id or next_token) and not page.reached_cursor
