@@ -271,14 +271,16 @@ class Result:
 
 # What counts as a good enough best result, for the "searches with no good result" report and
 # for showing a similar conversation at all: a close embedding (multilingual-e5 cosines of
-# unrelated texts sit around 0.75-0.8) or a strong keyword match (BM25F, a rare word in the
-# question field scores about 8-12).
-GOOD_DENSE = 0.84
-GOOD_LEXICAL = 8.0
+# unrelated texts sit around 0.75-0.8, of paraphrases near 0.9) or most of the query's words in
+# the document (BM25 scores are not comparable across corpora of different sizes).
+GOOD_DENSE = 0.85
+GOOD_COVERAGE = 0.7
 
 
-def is_good(hit: Hit) -> bool:
-    return hit.dense >= GOOD_DENSE or hit.lexical >= GOOD_LEXICAL
+def _quality(index: SearchIndex, hit: Hit, terms: set[str]) -> float:
+    """0-1: the larger of the dense cosine scaled to GOOD_DENSE and the word coverage scaled to
+    GOOD_COVERAGE; 1 or more is a good result."""
+    return max(hit.dense / GOOD_DENSE, index.coverage(hit.id, terms) / GOOD_COVERAGE)
 
 
 def _hits(index: SearchIndex, q: str, *, limit: int, lang: str, mode: str) -> list[Hit]:
@@ -300,14 +302,15 @@ def search(
     hits = _hits(index, q, limit=limit, lang=lang, mode=mode)
     articles = Article.objects.select_related("category").in_bulk([h.id for h in hits])
     terms = set(analyze(q))
+    quality = {h.id: _quality(index, h, terms) for h in hits}
     results = [
-        Result(articles[h.id], h.score, snippet(articles[h.id].body, terms), is_good(h)) for h in hits if h.id in articles
+        Result(articles[h.id], h.score, snippet(articles[h.id].body, terms), quality[h.id] >= 1.0) for h in hits if h.id in articles
     ]
     if log:
         from madoguchi.kb.actions import do_log_search
 
-        best = max((max(h.dense, min(h.lexical / GOOD_LEXICAL, 1.0) * GOOD_DENSE) for h in hits), default=0.0)
-        do_log_search(workspace_id, log, q, good=any(r.good for r in results[:5]), quality=best)
+        best = max(quality.values(), default=0.0)
+        do_log_search(workspace_id, log, q, good=best >= 1.0, quality=round(min(best, 9.0), 3))
     return results
 
 
@@ -326,7 +329,10 @@ def similar_conversations(workspace_id: int, q: str, *, exclude: int | None = No
     index = conversation_index(workspace_id)
     if not len(index):
         return []
-    hits = [h for h in _hits(index, q, limit=limit + 1, lang="", mode="hybrid") if h.id != exclude and is_good(h)][:limit]
+    terms = set(analyze(q))
+    hits = [
+        h for h in _hits(index, q, limit=limit + 1, lang="", mode="hybrid") if h.id != exclude and _quality(index, h, terms) >= 1.0
+    ][:limit]
     docs = {d.conversation_id: d for d in ConversationDoc.objects.filter(workspace_id=workspace_id, conversation_id__in=[h.id for h in hits])}
     linked = {
         a.source_conversation_id: a
@@ -588,7 +594,7 @@ def faq_candidates(workspace_id: int, *, days: int = 30, min_size: int = 3, limi
             continue
         center = group[0]
         hits = index.search(center.question, limit=1, mode="hybrid" if index.has_vectors() else "lexical", query_vector=matrix[members[0]] if index.has_vectors() else None)
-        if hits and is_good(hits[0]):
+        if hits and _quality(index, hits[0], set(analyze(center.question))) >= 1.0:
             continue  # an article already answers it
         out.append(FaqCandidate(center, len(group), [d.conversation_id for d in group], [d.question for d in group[1:4]]))
         if len(out) >= limit:

@@ -188,6 +188,15 @@ class SearchIndex:
             self._vectors[doc_id] = np.asarray(vec, dtype=np.float32)
         self._dense = None
 
+    def coverage(self, doc_id, query_terms: set[str]) -> float:
+        """The share of the query's words (analyser terms, not bigrams) found in the document:
+        a corpus-independent sign that a match is real (BM25 scores depend on corpus size)."""
+        entry = self._entries.get(doc_id)
+        words = {t for t in query_terms if not t.startswith("#")}
+        if entry is None or not words:
+            return 0.0
+        return sum(1 for t in words if t in entry.title_tf or t in entry.body_tf) / len(words)
+
     def has_vectors(self) -> bool:
         return bool(self._vectors)
 

@@ -12,9 +12,13 @@ def fake_embedder(settings):
     settings.MADOGUCHI_EMBEDDER = "madoguchi.kb.tests.fakes.BigramEmbedder"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     embeddings._default = None
-    queries._indexes.clear()
-    queries._versions.clear()
+    _clear()
     yield
     embeddings._default = None
-    queries._indexes.clear()
-    queries._versions.clear()
+    _clear()
+
+
+def _clear() -> None:
+    # Test databases reuse primary keys, so every per-process cache keyed by them is dropped.
+    for cache in (queries._indexes, queries._versions, queries._terms, queries._priors_at, queries._query_vectors):
+        cache.clear()
