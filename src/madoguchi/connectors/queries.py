@@ -48,10 +48,15 @@ def composer_hints(conversation: Conversation) -> ComposerHints:
 
         window = messaging_window(conversation)
     notice = getattr(adapter, "composer_notice", None)
+    notice_text = str(notice(account)) if notice else ""
+    if account.kind == "mastodon":  # who will see the reply (its visibility follows the status answered)
+        from madoguchi.connectors.mastodon.outbound import composer_notice_for
+
+        notice_text = composer_notice_for(conversation)
     return ComposerHints(
         max_length=max_length,
         weighted=account.kind == "x",
         line_mode=line_mode,
         window_closes_at=window,
-        notice=str(notice(account)) if notice else "",
+        notice=notice_text,
     )

@@ -1,0 +1,1 @@
+"""Mastodon connector: mentions, DMs, reactions and hashtag/keyword listening."""
