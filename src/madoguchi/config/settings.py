@@ -200,6 +200,7 @@ PERIODIC_TASKS = [
     "madoguchi.connectors.mastodon.tasks.poll_accounts",
     "madoguchi.connectors.facebook.tasks.check_tokens",
     "madoguchi.connectors.email.tasks.poll_mailboxes",
+    "madoguchi.connectors.bluesky.tasks.poll",
 ]
 
 # Request bodies (API ingest with base64 attachments) may carry a full-size attachment.

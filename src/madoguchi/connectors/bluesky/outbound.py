@@ -1,0 +1,205 @@
+"""Bluesky replies out: posts created with `com.atproto.repo.createRecord`, threaded with
+`reply {root, parent}` strong refs.
+
+Documentation (November 2026), see client.py for the endpoints:
+- Replies: https://docs.bsky.app/docs/advanced-guides/posts#replies — `parent` is the post
+  answered; `root` is the parent's own `reply.root`, or the parent itself when it is top-level.
+  Both need the post's current `cid`, so the parent is looked up with `app.bsky.feed.getPosts`
+  (a deleted parent is a clear failure, not a retry).
+- Length: the `app.bsky.feed.post` lexicon allows 300 graphemes (`maxGraphemes`) and 3,000
+  bytes of text; we count extended grapheme clusters (UAX #29) with the `regex` module.
+- Rich text: https://docs.bsky.app/docs/advanced-guides/post-richtext — links and mentions are
+  facets over UTF-8 byte ranges (`app.bsky.richtext.facet#link {uri}`, `#mention {did}`).
+- Idempotency: a post's record key is a TID; we derive it from the outbox row (client.tid_for),
+  so a retry after a timeout reuses the key. The PDS refuses a second create at an existing key
+  (an error, historically a 500); any failure is therefore checked with `getRecord` on that key,
+  and a record already there is the success of the earlier attempt.
+- Rate limits: writes cost 3 points of 5,000 an hour; a used-up window (`RateLimit-Remaining: 0`
+  or a 429) is remembered in `config["rate_limits"]` and the outbox waits for `RateLimit-Reset`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, ClassVar
+
+import regex  # type: ignore[import-untyped]
+
+from madoguchi.connectors import health
+from madoguchi.connectors.base import (
+    OutboundMessage,
+    PermanentError,
+    SendResult,
+    TemporaryError,
+    register,
+)
+from madoguchi.connectors.bluesky.client import (
+    POST,
+    AuthRefused,
+    BlueskyClient,
+    PostView,
+    RateLimit,
+    XRPCError,
+    split_uri,
+    tid_for,
+)
+from madoguchi.connectors.models import ChannelAccount
+from madoguchi.text.normalize import detect_language
+
+MAX_GRAPHEMES = 300
+MAX_BYTES = 3000
+GRAPHEME = regex.compile(r"\X")  # extended grapheme clusters (UAX #29)
+LINK = re.compile(r"https?://[^\s<>\"'）」】]+", re.IGNORECASE)
+MENTION = re.compile(r"(?<![\w@])@([a-zA-Z0-9][a-zA-Z0-9.-]*\.[a-zA-Z][a-zA-Z0-9-]*)")
+TRAILING = ".,;:!?)]}"
+
+
+def grapheme_length(text: str) -> int:
+    """The length Bluesky counts against its 300 limit (user-perceived characters)."""
+    return len(GRAPHEME.findall(text))
+
+
+def _span(text: str, start: int, end: int) -> dict[str, int]:
+    return {"byteStart": len(text[:start].encode()), "byteEnd": len(text[:end].encode())}
+
+
+def facets_for(text: str, resolve: Any = None) -> list[dict[str, Any]]:
+    """Link facets for URLs in our text, and mention facets for @handles that `resolve` turns into
+    a DID (unresolvable handles stay plain text)."""
+    facets: list[dict[str, Any]] = []
+    for match in LINK.finditer(text):
+        url = match.group(0).rstrip(TRAILING)
+        facets.append({"index": _span(text, match.start(), match.start() + len(url)), "features": [{"$type": "app.bsky.richtext.facet#link", "uri": url}]})
+    if resolve is not None:
+        for match in list(MENTION.finditer(text))[:5]:
+            handle = match.group(1).rstrip(TRAILING)
+            did = resolve(handle)
+            if did:
+                facets.append({"index": _span(text, match.start(), match.start() + 1 + len(handle)), "features": [{"$type": "app.bsky.richtext.facet#mention", "did": did}]})
+    return sorted(facets, key=lambda f: f["index"]["byteStart"])
+
+
+def reply_refs(parent: PostView) -> dict[str, Any]:
+    """`reply {root, parent}` for an answer to `parent`."""
+    parent_ref = {"uri": parent.uri, "cid": parent.cid}
+    root = (parent.record.get("reply") or {}).get("root") or {}
+    if isinstance(root, dict) and root.get("uri") and root.get("cid"):
+        return {"root": {"uri": str(root["uri"]), "cid": str(root["cid"])}, "parent": parent_ref}
+    return {"root": parent_ref, "parent": parent_ref}
+
+
+def _remember_rate(account: ChannelAccount, endpoint: str, rate: RateLimit) -> None:
+    limits = (account.config or {}).get("rate_limits", {})
+    if rate.wait_seconds() > 0:
+
+        def keep(config: dict[str, Any]) -> None:
+            config.setdefault("rate_limits", {})[endpoint] = {"remaining": rate.remaining, "reset": rate.reset}
+
+        health.update_config(account, keep)
+    elif endpoint in limits:
+        health.update_config(account, lambda config: config.get("rate_limits", {}).pop(endpoint, None))
+
+
+def _known_wait(account: ChannelAccount, endpoint: str) -> float:
+    known = (account.config or {}).get("rate_limits", {}).get(endpoint)
+    if not known:
+        return 0.0
+    return RateLimit(None, int(known.get("remaining") or 0), known.get("reset")).wait_seconds()
+
+
+def _failure(account: ChannelAccount, exc: XRPCError, endpoint: str) -> Exception:
+    if isinstance(exc, AuthRefused):
+        reason = f"Bluesky refused the account's credentials ({exc.error}): {exc.message}"
+        health.do_record_channel_error(account, reason, disconnected=True)
+        return PermanentError(reason)
+    health.do_record_channel_error(account, str(exc))
+    if exc.status == 429:
+        # A create costs 3 points: the window may refuse it with a few points left.
+        used_up = RateLimit(exc.rate.limit, 0, exc.rate.reset)
+        _remember_rate(account, endpoint, used_up)
+        return TemporaryError(str(exc), retry_after=used_up.wait_seconds() or 60.0)
+    if exc.status == 0 or exc.status >= 500:
+        return TemporaryError(str(exc))
+    if exc.error in {"NotFound", "RecordNotFound"}:
+        return PermanentError("Bluesky refused the reply: the post being answered was deleted")
+    if exc.error == "BlockedByActor" or "block" in exc.message.lower():
+        return PermanentError("Bluesky refused the reply: the author blocked this account")
+    return PermanentError(str(exc))
+
+
+def _created_at(key: str) -> dt.datetime | None:
+    from madoguchi.inbox.models import Outbox
+
+    return Outbox.objects.filter(idempotency_key=key).values_list("created_at", flat=True).first()
+
+
+class BlueskyAdapter:
+    kind: ClassVar[str] = "bluesky"
+
+    def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:
+        text = message.text.strip()
+        if not text:
+            raise PermanentError("Bluesky: only text replies are supported; this message has no text")
+        if not message.public:
+            raise PermanentError("Bluesky: direct messages are not supported yet; answer with a public reply")
+        count = grapheme_length(text)
+        if count > MAX_GRAPHEMES or len(text.encode()) > MAX_BYTES:
+            raise PermanentError(f"Bluesky posts hold at most {MAX_GRAPHEMES} characters; this one has {count}")
+        wait = _known_wait(account, "posts")
+        if wait:
+            raise TemporaryError(f"Bluesky write limit used up; waiting {round(wait)} s", retry_after=wait)
+        rkey = tid_for(message.idempotency_key, _created_at(message.idempotency_key))
+        with BlueskyClient(account) as client:
+            try:
+                uri, rate = self._post(client, text, message.in_reply_to, rkey)
+            except XRPCError as exc:
+                raise _failure(account, exc, "posts") from exc
+        _remember_rate(account, "posts", rate)
+        health.do_record_channel_ok(account, sent=True)
+        return SendResult(uri)
+
+    def _post(self, client: BlueskyClient, text: str, in_reply_to: str, rkey: str) -> tuple[str, RateLimit]:
+        record: dict[str, Any] = {
+            "$type": POST,
+            "text": text,
+            "createdAt": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        language = detect_language(text)
+        if language:
+            record["langs"] = [language]
+        if in_reply_to:
+            _, collection, _ = split_uri(in_reply_to)
+            if collection != POST:
+                raise PermanentError(f"Bluesky: cannot reply to {in_reply_to!r}: not a post")
+            parents = client.posts([in_reply_to])
+            if not parents:
+                raise PermanentError("Bluesky refused the reply: the post being answered was deleted or is not visible")
+            record["reply"] = reply_refs(parents[0])
+
+        def resolve(handle: str) -> str:
+            try:
+                return client.resolve_handle(handle)
+            except XRPCError:
+                return ""
+
+        facets = facets_for(text, resolve)
+        if facets:
+            record["facets"] = facets
+        try:
+            body, rate = client.create_record(record, rkey=rkey)
+        except XRPCError as exc:
+            if isinstance(exc, AuthRefused) or exc.status == 429:
+                raise
+            # An earlier attempt may have posted it (a timeout, then this retry at the same key).
+            existing = client.get_record(client.did, rkey)
+            if existing is not None and existing.get("uri"):
+                return str(existing["uri"]), exc.rate
+            raise
+        return str(body["uri"]), rate
+
+    def max_length(self, account: ChannelAccount) -> int | None:
+        return MAX_GRAPHEMES
+
+
+adapter = register(BlueskyAdapter())
