@@ -250,6 +250,7 @@ class MastodonClient:
         self.streaming_base = str(config.get("streaming_url") or self.api_base).rstrip("/")
         self.token = (account.secrets or {}).get("access_token", "")
         self._http = httpx.Client(timeout=TIMEOUT, transport=transport, headers={"Authorization": f"Bearer {self.token}"})
+        self.last_instance: dict[str, Any] = {}
 
     def close(self) -> None:
         self._http.close()
@@ -308,7 +309,8 @@ class MastodonClient:
     def instance(self) -> dict[str, Any]:
         response, rate = self._call("GET", "/api/v2/instance")
         body = self._json(response, rate)
-        return body if isinstance(body, dict) else {}
+        self.last_instance = body if isinstance(body, dict) else {}
+        return self.last_instance
 
     def search_statuses(self, query: str, *, min_id: str = "", limit: int = 40) -> tuple[list[Status], list[dict[str, Any]], RateLimit]:
         params = {"q": query, "type": "statuses", "limit": str(limit), "resolve": "false"}

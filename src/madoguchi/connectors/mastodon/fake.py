@@ -62,8 +62,8 @@ class FakeMastodon(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, *, domain: str = "mastodon.example", brand_username: str = "acme"):
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, *, domain: str = "mastodon.example", brand_username: str = "acme", port: int = 0):
+        super().__init__(("127.0.0.1", port), _Handler)
         self.domain = domain
         self.access_token = "fake-mastodon-token"
         self.accounts: dict[str, dict[str, Any]] = {}
@@ -471,3 +471,29 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with server.lock:
                 server.listeners = [(k, q) for k, q in server.listeners if q is not events]
+
+
+def main() -> None:  # pragma: no cover (a manual/demo entry point)
+    """`python -m madoguchi.connectors.mastodon.fake [port]`: a fake server for the demo that a
+    customer "uses": it prints the account settings, then posts a mention, a DM and a #acme post
+    every minute until stopped."""
+    import sys
+
+    server = FakeMastodon(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    server.start()
+    yui = server.add_account("yui", "佐藤 結衣", followers=1234, domain="mstdn.jp")["id"]
+    ken = server.add_account("ken", "Ken", followers=5, domain="fosstodon.org")["id"]
+    config, secrets = server.account_settings()
+    print(json.dumps({"config": config, "secrets": secrets}), flush=True)
+    try:
+        for n in itertools.count(1):
+            server.post(yui, f"@acme 注文番号 {n} がまだ届きません。確認してもらえますか？")
+            server.post(ken, f"@acme order {n}: can I change the address?", visibility="direct", language="en")
+            server.post(ken, f"Loving my new #acme kettle ({n})", language="en")
+            time.sleep(60)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

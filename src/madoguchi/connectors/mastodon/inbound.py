@@ -313,8 +313,10 @@ def claim(account: ChannelAccount, key: str, now: float, *, force: bool, lease: 
     def take(config: dict[str, Any]) -> None:
         nonlocal claimed
         entry = config.setdefault(key, {})
-        due = max(float(entry.get("next_poll_at", 0)), float(config.get("rate_limit", {}).get("wait_until", 0)))
-        if float(entry.get("lease_until", 0)) > now or (not force and due > now):
+        # `force` skips the poll interval, never a rate-limit wait.
+        due = 0.0 if force else float(entry.get("next_poll_at", 0))
+        due = max(due, float((config.get("rate_limit") or {}).get("wait_until", 0) or 0))
+        if float(entry.get("lease_until", 0)) > now or due > now:
             return
         entry["lease_until"] = now + lease
         claimed = True
@@ -392,8 +394,12 @@ def ensure_instance(account: ChannelAccount, client: MastodonClient, *, now: flo
             raise
         statuses = {}  # older servers have no /api/v2/instance: keep the default
 
+    streaming = str((client.last_instance.get("configuration") or {}).get("urls", {}).get("streaming") or "")
+
     def keep(config: dict[str, Any]) -> None:
         config["instance_checked_at"] = now
+        if streaming.startswith(("wss://", "ws://")):  # the streaming host, for server-sent events
+            config["streaming_url"] = "http" + streaming[2:]
         if isinstance(statuses.get("max_characters"), int) and statuses["max_characters"] > 0:
             config["max_characters"] = statuses["max_characters"]
         if isinstance(statuses.get("characters_reserved_per_url"), int):
@@ -412,9 +418,6 @@ def do_poll_notifications(account: ChannelAccount, *, client: MastodonClient | N
     now = time.time()
     if not claim(account, "notifications", now, force=force):
         return {"skipped": "not due"}
-    if not force and known_wait(account, keep=RESERVE_FOR_SENDING):
-        save(account, "notifications", lease_until=None)
-        return {"skipped": "rate limited"}
     counts: dict[str, Any] = {"created": 0, "duplicate": 0, "event": 0, "pages": 0}
     own_client = client is None
     poll_seconds = float((account.config or {}).get("poll_seconds", POLL_SECONDS))

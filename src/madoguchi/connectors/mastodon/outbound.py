@@ -132,7 +132,7 @@ class MastodonAdapter:
                 )
             except MastodonAPIError as exc:
                 raise _failure(account, exc, replying=bool(message.in_reply_to)) from exc
-        inbound.remember_rate(account, rate, keep=0)
+        inbound.remember_rate(account, rate)
         health.do_record_channel_ok(account, sent=True)
         return SendResult(status.id)
 

@@ -136,6 +136,28 @@ def test_link_headers_and_rate_limit_headers_are_read():
     assert RateLimit(300, 11, 0).wait_seconds(keep=10) == 0.0
 
 
+def test_the_documented_user_stream_gives_a_mention_then_its_edit_and_deletion(account):
+    events = list(iter_sse(iter((FIXTURES / "stream_user.txt").read_text().split("\n"))))
+    outcomes = [stream._dispatch(account, "user", e) for e in events]
+    assert outcomes == ["created", "ignored", "event", "event"]
+    message = Message.objects.get(channel_account=account, external_id="108914343542683797")
+    assert message.text == "@trwnh test (edited)" and message.edited_at and message.deleted_at
+    assert message.identity.handle == "a@pl.nulled.red" and message.raw["bot"] is True
+    assert message.conversation.thread_key == "108914343542683797"  # a top-level public mention starts a thread
+    assert [stream._dispatch(account, "user", e) for e in events] == ["duplicate", "ignored", "event", "event"]
+    assert MessageEvent.objects.filter(channel_account=account).count() == 2  # delivered twice, kept once
+
+
+def test_the_instance_configuration_sets_the_length_limit_and_streaming_host(account):
+    body = fixture("instance_v2.json")["body"]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    with MastodonClient(account, transport=transport) as client:
+        inbound.ensure_instance(account, client)
+    account = fresh(account)
+    assert account.config["max_characters"] == 1000 and account.config["streaming_url"] == "https://mastodon.example"
+    assert outbound.adapter.max_length(account) == 1000
+
+
 def test_documented_hashtag_and_search_statuses_become_stream_items(account):
     status = fixture("search_statuses.json")["body"]["statuses"][0]
     assert inbound.handle_status(account, status) == "created"
