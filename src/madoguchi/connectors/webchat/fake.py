@@ -10,17 +10,37 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 
 
 def in_process(remote_addr: str = "127.0.0.1") -> httpx.WSGITransport:
-    """Requests handled by this process's Django (no server needed), from `remote_addr`."""
-    from django.core.handlers.wsgi import WSGIHandler
+    """Requests handled by this process's Django (no server needed), from `remote_addr`.
 
-    return httpx.WSGITransport(app=WSGIHandler(), remote_addr=remote_addr)
+    Like Django's test client, the handler keeps the caller's database connection open (it would
+    close it at the end of each request, which breaks a caller inside a transaction).
+    """
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    handler = WSGIHandler()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            result = handler(environ, start_response)
+            body = b"".join(result)
+            result.close()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        return [body]
+
+    return httpx.WSGITransport(app=app, remote_addr=remote_addr)
 
 
 class FakeVisitor:

@@ -14,4 +14,5 @@ urlpatterns = [
     path("api/<str:key>/events/", views.events, name="events"),
     path("files/<str:signed>/", views.file, name="file"),
     path("<int:account_id>/settings/", views.settings_page, name="settings"),
+    path("<int:account_id>/try/", views.try_page, name="try"),
 ]

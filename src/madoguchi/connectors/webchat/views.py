@@ -30,6 +30,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
@@ -74,13 +75,22 @@ def _language(request: HttpRequest) -> str:
     return "ja" if lang == "ja" else "en"
 
 
+def _origin(request: HttpRequest) -> str:
+    """The requesting page's origin. Browsers send Origin on every cross-origin request; on a
+    same-origin GET they omit it but say Sec-Fetch-Site: same-origin (the try-it page)."""
+    origin = request.headers.get("Origin", "")
+    if not origin and request.headers.get("Sec-Fetch-Site") == "same-origin":
+        origin = f"{request.scheme}://{request.get_host()}"
+    return origin
+
+
 def _gate(request: HttpRequest, key: str) -> tuple[ChannelAccount, WidgetConfig, str] | HttpResponse:
     """The widget's account and settings for an allowed origin, or the refusal to send."""
     account = access_widget(key)
     if account is None:
         return _json({"error": "unknown widget key"}, 404)
     config = WidgetConfig.of(account)
-    origin = request.headers.get("Origin", "")
+    origin = _origin(request)
     if not origin_allowed(config, origin):
         return _json({"error": "this website may not use this chat widget"}, 403)
     if request.method != "OPTIONS" and not check_rate(account, "ip", _client_ip(request), config.ip_per_minute):
@@ -345,6 +355,26 @@ def _account_for_admin(request: HttpRequest, account_id: int) -> ChannelAccount:
     return account
 
 
+@role_required("agent")
+def try_page(request: HttpRequest, account_id: int) -> HttpResponse:
+    """A stand-in for the customer's website with the widget on it (for trying and demos)."""
+    account = ChannelAccount.objects.filter(
+        pk=account_id, kind="webchat", workspace_id=workspace_id_of(request.user)
+    ).select_related("brand").first()
+    if account is None or not account.config.get("widget_key"):
+        raise Http404
+    return render(
+        request,
+        "webchat/try.html",
+        {"account": account, "snippet": _snippet(request, account), "lang": "ja" if request.GET.get("lang") == "ja" else "en"},
+    )
+
+
+def _snippet(request: HttpRequest, account: ChannelAccount) -> str:
+    script = request.build_absolute_uri(reverse("webchat:widget_js"))
+    return f'<script src="{escape(script)}" data-key="{escape(account.config["widget_key"])}" async></script>'
+
+
 @role_required("admin")
 def settings_page(request: HttpRequest, account_id: int) -> HttpResponse:
     """The embed snippet, allowed origins, business hours and limits; regenerate the key."""
@@ -362,8 +392,7 @@ def settings_page(request: HttpRequest, account_id: int) -> HttpResponse:
             return redirect("webchat:settings", account.pk)
     else:
         form = WidgetSettingsForm(initial=WidgetSettingsForm.initial_from(account.config))
-    script = request.build_absolute_uri(reverse("webchat:widget_js"))
-    snippet = f'<script src="{script}" data-key="{account.config["widget_key"]}" async></script>'
+    snippet = _snippet(request, account)
     cfg = WidgetConfig.of(account)
     return render(
         request,

@@ -21,6 +21,7 @@ from madoguchi.connectors.base import InboundAuthor, InboundItem
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.inbox.models import Conversation, Status
 from madoguchi.ingest.actions import IngestResult, do_ingest
+from madoguchi.web.demo import webchat as demo_webchat
 
 TRAFFIC = json.loads((Path(__file__).parent / "traffic.json").read_text(encoding="utf-8"))
 DEMO_PASSWORD = "madoguchi-demo"
@@ -56,6 +57,8 @@ def seed_demo() -> Demo:
         for kind, name in DEMO_ACCOUNTS:
             ChannelAccount.objects.create(workspace=ws, brand=brand, kind=kind, name=name, handle=name, config={"simulated": True})
         _seed_knowledge_and_listening(ws, users[1])
+    for account in ChannelAccount.objects.filter(workspace=ws, kind="webchat"):
+        demo_webchat.setup_demo_widget(account)  # a real widget: its sample visitors write through it
     return Demo(ws, list(ChannelAccount.objects.filter(workspace=ws)))
 
 
@@ -103,11 +106,17 @@ def send_one(demo: Demo, rng: random.Random) -> IngestResult:
         if identity is not None:
             customer = {"id": identity.external_id.split(":", 1)[-1], "handle": identity.handle.split("@")[0], "name": identity.display_name, "lang": identity.language or "en", "followers": identity.followers or 0}
             text = rng.choice(TRAFFIC["followups"][customer["lang"]])
-            return do_ingest(conv.channel_account, _item(conv.channel_account, customer, text))
+            return _write(conv.channel_account, customer, text)
     customer = rng.choice(TRAFFIC["customers"])
     account = rng.choice(demo.accounts)
     lang = customer["lang"]
-    return do_ingest(account, _item(account, customer, rng.choice(TRAFFIC["openers"][lang]), rng.choice(TRAFFIC["subjects"][lang])))
+    return _write(account, customer, rng.choice(TRAFFIC["openers"][lang]), rng.choice(TRAFFIC["subjects"][lang]))
+
+
+def _write(account: ChannelAccount, customer: dict, text: str, subject: str = "") -> IngestResult:
+    if account.kind == "webchat":  # through the chat widget's API, as a visitor on a website
+        return demo_webchat.send(account, customer, text)
+    return do_ingest(account, _item(account, customer, text, subject))
 
 
 def agents(demo: Demo) -> list[User]:

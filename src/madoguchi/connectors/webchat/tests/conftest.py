@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
-import httpx
 import pytest
 from django.core.cache import cache
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 
 from madoguchi.connectors.models import ChannelAccount
-from madoguchi.connectors.webchat.fake import FakeVisitor
+from madoguchi.connectors.webchat.fake import FakeVisitor, in_process
 
 SHOP = "https://shop.example"
 
@@ -48,32 +43,12 @@ def widget_b(cast) -> ChannelAccount:
     )
 
 
-def _keep_connection(handler: WSGIHandler) -> Callable[..., Any]:
-    """Like Django's test client: the handler must not close the test's database connection."""
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        request_started.disconnect(close_old_connections)
-        request_finished.disconnect(close_old_connections)
-        try:
-            result = handler(environ, start_response)
-            body = b"".join(result)
-            result.close()
-        finally:
-            request_started.connect(close_old_connections)
-            request_finished.connect(close_old_connections)
-        return [body]
-
-    return app
-
-
 @pytest.fixture
 def visitor_for() -> Iterator[Callable[..., FakeVisitor]]:
-    handler = WSGIHandler()
     made: list[FakeVisitor] = []
 
     def make(account: ChannelAccount, *, origin: str = SHOP, remote_addr: str = "127.0.0.1", **kw: object) -> FakeVisitor:
-        transport = httpx.WSGITransport(app=_keep_connection(handler), remote_addr=remote_addr)
-        v = FakeVisitor(key=account.config["widget_key"], origin=origin, transport=transport, **kw)  # type: ignore[arg-type]
+        v = FakeVisitor(key=account.config["widget_key"], origin=origin, transport=in_process(remote_addr), **kw)  # type: ignore[arg-type]
         made.append(v)
         return v
 

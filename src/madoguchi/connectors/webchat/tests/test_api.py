@@ -255,3 +255,19 @@ def test_settings_page_is_for_admins_of_the_workspace(cast, widget, widget_b, cl
     assert widget.config["widget_key"] != "wk_acme_test_key_000001"
     assert Client().get(API.format(key="wk_acme_test_key_000001", path="config/"), HTTP_ORIGIN=SHOP).status_code == 404
     assert Identity.objects.count() >= 0
+
+
+def test_demo_visitors_write_through_the_widget(cast):
+    from madoguchi.web.demo import webchat as demo_webchat
+
+    account = ChannelAccount.objects.create(workspace=cast.ws, brand=cast.brand, kind="webchat", name="Demo chat", config={"simulated": True})
+    demo_webchat.setup_demo_widget(account)
+    assert account.config["widget_key"].startswith("wk_") and "simulated" not in account.config
+    customer = {"id": "u-sato", "name": "佐藤 ゆい", "lang": "ja"}
+    first = demo_webchat.send(account, customer, "ログインできません")
+    again = demo_webchat.send(account, {**customer, "id": "vdemo-u-sato"}, "まだできません")  # a follow-up
+    assert first.message is not None and again.message is not None
+    assert first.message.conversation_id == again.message.conversation_id
+    assert first.message.conversation.thread_key == "vdemo-u-sato"
+    reply = _reply(first.message.conversation, cast.agent, "確認します")
+    assert reply.outbox.status == "pending" or Message.objects.get(pk=reply.pk).delivery == "sent"
