@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from madoguchi.connectors.base import InboundAttachment, InboundAuthor, InboundItem
-from madoguchi.connectors.email import charsets, mailthread
+from madoguchi.connectors.email import charsets, mailthread, quoting
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.ingest.actions import do_ingest, do_quarantine
 from madoguchi.ingest.models import Quarantine
@@ -490,6 +490,8 @@ def _parse(msg: EmailMessage, raw: bytes, max_attachment: int) -> ParsedMail:
             "reply_to_address": _address(msg, "Reply-To")[1],
             "conversation_token": int(token.group(1)) if token else None,
             "dropped_attachments": bodies.dropped,
+            # Where quoted history or the signature begins: folded away in the conversation.
+            "fold": quoting.fold_info(text),
         },
     )
     bounce = _bounce(msg)
