@@ -8,11 +8,20 @@ Documentation (November 2026), see client.py for the endpoints:
   "You attempted to reply to a Tweet that is deleted or not visible to you." never succeed on retry.
 - Rate limits: a used-up window (`x-rate-limit-remaining: 0`) is remembered in
   `config["rate_limits"]`, and the outbox waits until `x-rate-limit-reset` instead of calling.
+- X takes no idempotency key. A send whose outcome we do not know (the response timed out, the
+  connection dropped, a 5xx, or the worker died mid-call) leaves its outbox key in
+  `config["x_sending"]`; before trying that key again we look for the post among the account's
+  latest posts (`GET /2/users/{id}/tweets`: a reply to the same post with the same text) or DMs
+  (`GET /2/dm_events`), and report it sent instead of posting twice. X's 403 "duplicate content"
+  gets the same look-up: when the earlier post is our same reply, it was sent; otherwise it is a
+  real refusal.
 """
 
 from __future__ import annotations
 
+import html
 import re
+import time
 import unicodedata
 from typing import Any, ClassVar
 
@@ -80,6 +89,50 @@ def _failure(account: ChannelAccount, exc: XAPIError, endpoint: str) -> Exceptio
     return PermanentError(str(exc))
 
 
+SENDING_KEEP_SECONDS = 2 * 86400
+
+
+def _comparable(text: str) -> str:
+    """Text as X gives it back: entities unescaped, links shortened (t.co), spaces trimmed."""
+    return URL.sub("<url>", unicodedata.normalize("NFC", html.unescape(text))).strip()
+
+
+def _mark_sending(account: ChannelAccount, key: str) -> None:
+    now = time.time()
+
+    def mark(config: dict[str, Any]) -> None:
+        sending = {k: v for k, v in (config.get("x_sending") or {}).items() if now - float(v) < SENDING_KEEP_SECONDS}
+        sending[key] = now
+        config["x_sending"] = sending
+
+    health.update_config(account, mark)
+
+
+def _clear_sending(account: ChannelAccount, key: str) -> None:
+    if key in ((account.config or {}).get("x_sending") or {}):
+        health.update_config(account, lambda config: (config.get("x_sending") or {}).pop(key, None))
+
+
+def find_sent(client: XClient, account: ChannelAccount, message: OutboundMessage, text: str) -> str:
+    """The id of a post or DM of ours that already is this message, or ""."""
+    user_id = str((account.config or {}).get("user_id", ""))
+    if not user_id:
+        return ""
+    want = _comparable(text)
+    if message.public:
+        page, _ = client.user_tweets(user_id)
+        for tweet in page.data:
+            replied = {r.id for r in tweet.referenced_tweets if r.type == "replied_to"}
+            if _comparable(tweet.text) == want and (not message.in_reply_to or message.in_reply_to in replied):
+                return tweet.id
+        return ""
+    dms, _ = client.dm_events()
+    for event in dms.data:
+        if event.sender_id == user_id and message.recipient in event.dm_conversation_id.split("-") and _comparable(event.text) == want:
+            return event.id
+    return ""
+
+
 class XAdapter:
     kind: ClassVar[str] = "x"
 
@@ -95,19 +148,51 @@ class XAdapter:
         wait = _known_wait(account, endpoint)
         if wait:
             raise TemporaryError(f"X rate limit for {endpoint} used up; waiting {round(wait)} s", retry_after=wait)
+        if endpoint == "dm" and not message.recipient:
+            raise PermanentError("X: no recipient for this direct message")
+        key = message.idempotency_key
         with XClient(account) as client:
+            if key in ((account.config or {}).get("x_sending") or {}):
+                # An earlier try may have reached X without us hearing back.
+                try:
+                    found = find_sent(client, account, message, text)
+                except XAPIError as exc:
+                    health.do_record_channel_error(account, str(exc))
+                    raise TemporaryError(
+                        f"X: could not check whether an earlier try was posted ({exc})",
+                        retry_after=exc.rate.wait_seconds() or None,
+                    ) from exc
+                if found:
+                    _clear_sending(account, key)
+                    health.do_record_channel_ok(account, sent=True)
+                    return SendResult(found)
             try:
+                _mark_sending(account, key)
                 if endpoint == "tweets":
                     external_id, rate = client.create_tweet(text, in_reply_to=message.in_reply_to)
                 else:
-                    if not message.recipient:
-                        raise PermanentError("X: no recipient for this direct message")
                     external_id, rate = client.send_dm(message.recipient, text)
             except XAPIError as exc:
+                if exc.status == 403 and "duplicate" in exc.detail.lower():
+                    found = self._find_quietly(client, account, message, text)
+                    if found:
+                        _clear_sending(account, key)
+                        health.do_record_channel_ok(account, sent=True)
+                        return SendResult(found)
+                if not (exc.timed_out or exc.status >= 500):
+                    _clear_sending(account, key)  # X answered: nothing was posted
                 raise _failure(account, exc, endpoint) from exc
+        _clear_sending(account, key)
         _remember_rate(account, endpoint, rate)
         health.do_record_channel_ok(account, sent=True)
         return SendResult(external_id)
+
+    @staticmethod
+    def _find_quietly(client: XClient, account: ChannelAccount, message: OutboundMessage, text: str) -> str:
+        try:
+            return find_sent(client, account, message, text)
+        except XAPIError:
+            return ""  # the refusal stands; the look-up was only a chance to prove it was sent
 
     def max_length(self, account: ChannelAccount) -> int | None:
         # Weighted: a reply in Japanese holds 140 characters. send() checks the weighted count.

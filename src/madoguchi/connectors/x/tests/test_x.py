@@ -201,12 +201,51 @@ def test_a_reply_to_a_deleted_post_fails_with_a_clear_reason(cast, fake, account
     assert "deleted or is not visible" in reply.delivery_error
 
 
-def test_a_duplicate_reply_is_refused_permanently(fake, account):
-    mention = fake.post("111", "@AcmeSupport hi")
-    message = OutboundMessage(idempotency_key="k1", text="Thanks for reaching out!", recipient="111", in_reply_to=mention["id"], public=True)
-    outbound.adapter.send(account, message)
+def test_the_same_text_to_another_post_is_refused_as_duplicate_content(fake, account):
+    first, second = fake.post("111", "@AcmeSupport hi"), fake.post("222", "@AcmeSupport hello")
+    outbound.adapter.send(account, OutboundMessage(idempotency_key="k1", text="Thanks for reaching out!", recipient="111", in_reply_to=first["id"], public=True))
     with pytest.raises(PermanentError, match="duplicate"):
+        outbound.adapter.send(account, OutboundMessage(idempotency_key="k1b", text="Thanks for reaching out!", recipient="222", in_reply_to=second["id"], public=True))
+    assert len(fake.posted) == 1
+
+
+def test_a_reply_whose_response_was_lost_is_not_posted_twice(fake, account):
+    mention = fake.post("111", "@AcmeSupport hi")
+    message = OutboundMessage(idempotency_key="mdg-7", text="See https://example.com/help & more", recipient="111", in_reply_to=mention["id"], public=True)
+    fake.lose_responses = 1  # X posts it, but the answer never arrives
+    with pytest.raises(TemporaryError):
         outbound.adapter.send(account, message)
+    assert len(fake.posted) == 1
+    result = outbound.adapter.send(ChannelAccount.objects.get(pk=account.pk), message)  # the outbox retries
+    assert len(fake.posted) == 1 and result.external_id == fake.posted[0]["id"]
+    assert ("GET", f"/2/users/{fake.brand_id}/tweets") in [(m, p.split("?")[0]) for m, p in fake.requests]
+    assert "mdg-7" not in ChannelAccount.objects.get(pk=account.pk).config.get("x_sending", {})
+
+
+def test_a_retry_refused_as_duplicate_content_is_recognised_as_sent(fake, account):
+    mention = fake.post("111", "@AcmeSupport hi")
+    message = OutboundMessage(idempotency_key="mdg-8", text="ありがとうございます", recipient="111", in_reply_to=mention["id"], public=True)
+    sent = outbound.adapter.send(account, message)
+    # The worker died before recording the result, and the retry carries no trace of the first try.
+    account = ChannelAccount.objects.get(pk=account.pk)
+    assert outbound.adapter.send(account, message).external_id == sent.external_id
+    assert len(fake.posted) == 1
+
+
+def test_a_dm_whose_response_was_lost_is_not_sent_twice(fake, account, monkeypatch):
+    message = OutboundMessage(idempotency_key="mdg-9", text="DMです", recipient="111", public=False)
+    real = outbound.XClient.send_dm
+
+    def lost(self, participant_id, text):
+        real(self, participant_id, text)
+        raise outbound.XAPIError(0, "ReadTimeout: timed out", timed_out=True)
+
+    monkeypatch.setattr(outbound.XClient, "send_dm", lost)
+    with pytest.raises(TemporaryError):
+        outbound.adapter.send(account, message)
+    monkeypatch.setattr(outbound.XClient, "send_dm", real)
+    result = outbound.adapter.send(ChannelAccount.objects.get(pk=account.pk), message)
+    assert len(fake.dms) == 1 and result.external_id == fake.dms[0]["id"]
 
 
 def test_the_length_limit_counts_japanese_double():
