@@ -481,12 +481,14 @@ def listening_terms(account: ChannelAccount) -> tuple[list[str], list[str]]:
     return list(tags.values())[:limit], list(words.values())[:limit]
 
 
-def do_poll_listening(account: ChannelAccount, *, client: MastodonClient | None = None, force: bool = False) -> dict[str, Any]:
-    """Catch up hashtag timelines and keyword searches from their cursors (route="stream")."""
+def do_poll_listening(account: ChannelAccount, *, client: MastodonClient | None = None, force: bool = False, tags: bool = True) -> dict[str, Any]:
+    """Catch up hashtag timelines (unless they are streamed: `tags=False`) and keyword searches
+    from their cursors, as route="stream" items."""
     if not (account.config or {}).get("api_base_url"):
         return {"skipped": "no api_base_url in config"}
-    tags, words = listening_terms(account)
-    if not tags and not words:
+    hashtags, words = listening_terms(account)
+    hashtags = hashtags if tags else []
+    if not hashtags and not words:
         return {"skipped": "no listening terms"}
     if not claim(account, "listening", time.time(), force=force):
         return {"skipped": "not due"}
@@ -497,7 +499,7 @@ def do_poll_listening(account: ChannelAccount, *, client: MastodonClient | None 
         client = client or MastodonClient(account)
         try:
             ensure_identity(account, client)
-            for kind, term in [("tag", t) for t in tags] + [("search", w) for w in words]:
+            for kind, term in [("tag", t) for t in hashtags] + [("search", w) for w in words]:
                 if known_wait(account, keep=RESERVE_FOR_SENDING):
                     counts["rate_limited"] = True
                     break
@@ -519,8 +521,7 @@ def do_poll_listening(account: ChannelAccount, *, client: MastodonClient | None 
 
 def _catch_up_term(account: ChannelAccount, client: MastodonClient, kind: str, term: str, counts: dict[str, Any]) -> float:
     key = f"{kind}:{term.lower()}"
-    cursors = dict(state(account, "listening").get("cursors") or {})
-    cursor = str(cursors.get(key, ""))
+    cursor = str((state(account, "listening").get("cursors") or {}).get(key, ""))
     if kind == "tag":
         raw, rate = client.tag_timeline(term, min_id=cursor)
     else:
@@ -532,6 +533,9 @@ def _catch_up_term(account: ChannelAccount, client: MastodonClient, kind: str, t
     if not newest and not cursor:
         newest = "0"  # nothing yet: everything found from now on is newer
     if newest and newest != cursor:
-        cursors[key] = newest
-        save(account, "listening", cursors=cursors)
+
+        def move(config: dict[str, Any]) -> None:  # only this term's cursor, under the row lock
+            config.setdefault("listening", {}).setdefault("cursors", {})[key] = newest
+
+        health.update_config(account, move)
     return remember_rate(account, rate)

@@ -36,15 +36,17 @@ def poll_accounts() -> dict[str, int]:
             continue
         # A refused token is retried by the (spaced) poll only, until a person fixes it.
         disconnected = (config.get("health") or {}).get("state") == "disconnected"
+        streaming = bool(config.get("streaming", True)) and not disconnected
         try:
-            if config.get("streaming", True) and not disconnected:
+            if streaming:
                 if _streaming_due(account, now):
                     stream_account.enqueue(account.pk)
                     inbound.save(account, "stream", queued_until=now + 60)
                     queued += 1
             else:
                 polled += "skipped" not in inbound.do_poll_notifications(account)
-            polled += "skipped" not in inbound.do_poll_listening(account)
+            # Hashtags come with the streaming session; keywords are only ever searched.
+            polled += "skipped" not in inbound.do_poll_listening(account, tags=not streaming)
         except Exception:  # the next tick tries again
             logger.exception("Mastodon account %s: periodic work failed", account.pk)
     return {"polled": polled, "streams_queued": queued}
