@@ -545,8 +545,11 @@ def receive(account: ChannelAccount, raw: bytes) -> Outcome:
             )
             _quarantine_once(account, reason, raw)
             return Outcome("auto_reply", parsed.auto_reason)
-        item = mailthread.with_token_fallback(account, parsed.item)
-        result = do_ingest(account, item)
+        form = mailthread.form_account_for_reply(account, parsed.item)
+        if form is not None:  # an answer to our mail about a web form conversation
+            result = do_ingest(form, parsed.item)
+        else:
+            result = do_ingest(account, mailthread.with_token_fallback(account, parsed.item))
     except DatabaseError:
         raise
     except Exception as exc:  # a bug or a surprise in one mail must not block the mailbox

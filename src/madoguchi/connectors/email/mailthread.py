@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.db.models import Q
+
 from madoguchi.connectors.base import InboundItem
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.contacts.models import Identity
@@ -27,6 +29,40 @@ MAX_REFERENCES = 20
 def token(conversation_id: int) -> str:
     """The conversation token our outgoing subjects carry, for clients that drop In-Reply-To."""
     return f"[#{conversation_id}]"
+
+
+def form_account_for_reply(account: ChannelAccount, item: InboundItem) -> ChannelAccount | None:
+    """The brand's web form account, when this mail answers our email to a form conversation.
+
+    A web form customer gets our answers by email (connectors/webform/outbound.py); their answer
+    to that mail belongs in the same conversation, not in a new one on the mailbox. Trusted only
+    when the sender is the conversation's customer, so a forged In-Reply-To cannot put mail into
+    someone else's conversation.
+    """
+    if not item.reply_to:
+        return None
+    parent = (
+        Message.objects.select_related("channel_account", "conversation")
+        .filter(
+            workspace_id=account.workspace_id,
+            channel_account__brand_id=account.brand_id,
+            channel_account__kind="webform",
+            channel_account__is_active=True,
+            external_id__in=item.reply_to,
+        )
+        .order_by("-id")
+        .first()
+    )
+    if parent is None or parent.channel_account is None:
+        return None
+    if not Identity.objects.filter(
+        workspace_id=account.workspace_id,
+        kind="webform",
+        external_id=item.author.external_id,
+        contact_id=parent.conversation.contact_id,
+    ).exists():
+        return None
+    return parent.channel_account
 
 
 def with_token_fallback(account: ChannelAccount, item: InboundItem) -> InboundItem:
@@ -114,7 +150,13 @@ def mark_bounced(account: ChannelAccount, bounce: Bounce) -> bool:
     outbox = (
         Outbox.objects.select_related("message__conversation")
         .filter(
-            message__channel_account=account,
+            # Our answers to web form customers leave through this mailbox too.
+            Q(message__channel_account=account)
+            | Q(
+                message__channel_account__kind="webform",
+                message__channel_account__brand_id=account.brand_id,
+                message__workspace_id=account.workspace_id,
+            ),
             message__external_id=original,
             message__direction=Direction.OUTBOUND,
         )

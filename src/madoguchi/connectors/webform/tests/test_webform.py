@@ -295,3 +295,68 @@ def test_the_form_refuses_other_methods(cast, form, client_for) -> None:
     response = csrf_post(client_for(cast.agent), f"/connectors/webform/{cast.brand.pk}/", {})
     assert response.status_code == 400  # an empty post: errors, nothing stored
     assert Client().put(f"/connectors/webform/{cast.brand.pk}/").status_code == 405
+
+
+def _answered(cast, form, capture) -> tuple[Conversation, Message, ChannelAccount]:
+    """A form submission answered by an agent through Django's mail backend, and the mailbox."""
+    submit(cast, capture, category="Billing")
+    conversation = Conversation.objects.get(channel_account=form)
+    reply = inbox_actions.do_reply(conversation, author=cast.agent, text="確認いたします。")
+    deliver_outbox.call(reply.outbox.pk)
+    reply.refresh_from_db()
+    mailbox = ChannelAccount.objects.create(
+        workspace=cast.ws,
+        brand=cast.brand,
+        kind="email",
+        name="support@acme.example",
+        config={"address": "support@acme.example"},
+    )
+    return conversation, reply, mailbox
+
+
+def test_the_customers_mail_answer_continues_the_form_conversation(
+    cast, form, django_capture_on_commit_callbacks
+) -> None:
+    conversation, reply, mailbox = _answered(cast, form, django_capture_on_commit_callbacks)
+    raw = (
+        "From: Yui <yui@example.com>\r\nTo: support@acme.example\r\n"
+        f"Subject: Re: 返品について [#{conversation.pk}]\r\nMessage-ID: <answer@example.com>\r\n"
+        f"In-Reply-To: <{reply.external_id}>\r\nReferences: <{reply.external_id}>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nありがとうございます。"
+    ).encode()
+    message = Message.objects.get(pk=email_inbound.receive(mailbox, raw).message_id)
+    assert message.conversation_id == conversation.pk
+    assert not Conversation.objects.filter(channel_account=mailbox).exists()
+
+
+def test_someone_else_citing_our_message_id_gets_a_conversation_of_their_own(
+    cast, form, django_capture_on_commit_callbacks
+) -> None:
+    conversation, reply, mailbox = _answered(cast, form, django_capture_on_commit_callbacks)
+    raw = (
+        "From: Mallory <mallory@example.net>\r\nTo: support@acme.example\r\nSubject: Re: x\r\n"
+        f"Message-ID: <forged@example.net>\r\nIn-Reply-To: <{reply.external_id}>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nlet me in"
+    ).encode()
+    message = Message.objects.get(pk=email_inbound.receive(mailbox, raw).message_id)
+    assert message.conversation_id != conversation.pk
+    assert message.conversation.channel_account == mailbox
+
+
+def test_a_bounce_of_our_answer_marks_it_failed(
+    cast, form, django_capture_on_commit_callbacks
+) -> None:
+    conversation, reply, mailbox = _answered(cast, form, django_capture_on_commit_callbacks)
+    dsn = (
+        "From: MAILER-DAEMON@mx.example.com\r\nTo: support@acme.example\r\n"
+        "Subject: Undelivered Mail\r\nMessage-ID: <dsn1@mx.example.com>\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
+        "Final-Recipient: rfc822; yui@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n"
+        f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{reply.external_id}>\r\n\r\n--b--\r\n"
+    ).encode()
+    assert email_inbound.receive(mailbox, dsn).result == "bounce"
+    reply.refresh_from_db()
+    assert reply.delivery == Delivery.FAILED and "5.1.1" in reply.delivery_error
