@@ -68,6 +68,7 @@ class FakeGraph(ThreadingHTTPServer):
         self.verify_token = "fake-verify-token"
         self.access_token = "fake-page-token"
         self.token_valid = True
+        self.app_installed = True  # the page's subscribed_apps lists our app
         self.page_id, self.page_name = page_id, page_name
         self.ig_user_id, self.ig_username = ig_user_id, ig_username
         self.users: dict[str, dict[str, Any]] = {}
@@ -80,6 +81,7 @@ class FakeGraph(ThreadingHTTPServer):
         self.replies: list[dict[str, Any]] = []  # comment replies the page made
         self.messages: list[dict[str, Any]] = []  # messages the page sent
         self.requests: list[tuple[str, str]] = []
+        self.extra_headers: dict[str, str] = {}  # sent on every Graph response (usage headers)
         self.failures: deque[Failure] = deque()
         self.lock = threading.Lock()
         self._ids = itertools.count(int(time.time()) * 1000)
@@ -287,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-fb-trace-id", secrets.token_urlsafe(8))
         self.send_header("X-App-Usage", json.dumps({"call_count": 1, "total_cputime": 1, "total_time": 1}))
-        for name, value in (headers or {}).items():
+        for name, value in {**self.server.extra_headers, **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
@@ -343,6 +345,9 @@ class _Handler(BaseHTTPRequestHandler):
         server = self.server
         if parts == ["me"]:
             self._send(200, {"id": server.page_id, "name": server.page_name})
+        elif parts == [server.page_id, "subscribed_apps"]:
+            apps = [{"category": "Business", "link": "https://madoguchi.example/", "name": "madoguchi", "id": "1517776481860111", "subscribed_fields": ["feed", "messages", "message_reactions", "message_reads", "message_edits"]}]
+            self._send(200, {"data": apps if server.app_installed else []})
         elif len(parts) == 2 and parts[1] in {"comments", "replies"}:
             with server.lock:
                 found = [c for c in server.comments.values() if c["parent"] == parts[0] and c["id"] not in server.deleted]

@@ -223,6 +223,7 @@ class GraphClient:
         token = str((account.secrets or {}).get("page_access_token") or (account.secrets or {}).get("access_token") or "")
         # The token goes in a header, never in a URL that a log or an error message could show.
         self._http = httpx.Client(timeout=TIMEOUT, transport=transport, headers={"Authorization": f"Bearer {token}"})
+        self.last_headers = httpx.Headers()  # of the latest Graph response (usage headers)
         # Attachment URLs point at Meta's CDN: fetched without our token.
         self._media = httpx.Client(timeout=TIMEOUT, transport=transport, follow_redirects=True)
 
@@ -239,6 +240,7 @@ class GraphClient:
     def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = self._http.request(method, f"{self.base}/{path.lstrip('/')}", **kwargs)
+            self.last_headers = response.headers
         except httpx.TimeoutException as exc:
             raise GraphError(0, f"timeout: {exc}", transient=True) from exc
         except httpx.HTTPError as exc:
@@ -310,6 +312,7 @@ def failure(account: ChannelAccount, exc: GraphError, *, what: str = "the reply"
     health.do_record_channel_error(account, str(exc))
     if exc.code in RATE_LIMIT_CODES or exc.status == 429:
         wait = regain_seconds(exc.headers) or 60.0
+        remember_wait(account, wait)
         return TemporaryError(f"{name} rate limit reached (code {exc.code}); retrying in {round(wait)} s", retry_after=wait)
     if exc.status == 0 or exc.status >= 500 or exc.transient or exc.code in {1, 2}:
         return TemporaryError(str(exc))
@@ -324,22 +327,58 @@ def failure(account: ChannelAccount, exc: GraphError, *, what: str = "the reply"
     return PermanentError(f"{name} refused {what}: {exc}")
 
 
+def remember_wait(account: ChannelAccount, seconds: float) -> None:
+    """Keep Meta's "wait this long" on the account, so no other reply calls before it passes."""
+    until = (timezone.now() + dt.timedelta(seconds=seconds)).isoformat()
+    health.update_config(account, lambda config: config.__setitem__("rate_limited_until", until))
+
+
+def check_rate_limit(account: ChannelAccount) -> None:
+    """Raise TemporaryError, without calling Meta, while a remembered rate limit lasts."""
+    until = (account.config or {}).get("rate_limited_until")
+    if not until:
+        return
+    left = (dt.datetime.fromisoformat(until) - timezone.now()).total_seconds()
+    if left > 0:
+        name = PLATFORM_NAMES.get(account.kind, "Meta")
+        raise TemporaryError(f"{name} rate limit: waiting {round(left)} s before calling again", retry_after=left)
+    health.update_config(account, lambda config: config.pop("rate_limited_until", None))
+
+
+def note_usage(account: ChannelAccount, client: GraphClient) -> None:
+    """After a successful call: if the usage headers already say to back off, remember it."""
+    wait = regain_seconds(client.last_headers)
+    if wait:
+        remember_wait(account, wait)
+
+
 def do_check_token(account: ChannelAccount, *, client: GraphClient | None = None) -> bool:
-    """Ask Meta whether the account's token still works; a refused token disconnects the account
-    (so an inbox never goes silent), a working one reconnects it. Returns True if it works."""
+    """Ask Meta whether the account's token still works and the page still sends us webhooks.
+
+    A refused token disconnects the account, and so does a lost webhook subscription (the page
+    removed the app: nothing would arrive again), so an inbox never goes silent unnoticed; a
+    working one reconnects it. Returns True if the token works.
+    """
     own = client is None
     client = client or GraphClient(account)
+    page_id = str((account.config or {}).get("page_id", ""))
+    name = PLATFORM_NAMES.get(account.kind, "Meta")
     try:
         client.me()
+        subscribed = client.get(f"{page_id}/subscribed_apps").get("data") if page_id else None
     except GraphError as exc:
         if exc.code in TOKEN_CODES:
             failure(account, exc)
             return False
-        health.do_record_channel_error(account, f"token check failed: {exc}")
+        health.do_record_channel_error(account, f"{name} token check failed: {exc}")
         return True
     finally:
         if own:
             client.close()
+    if subscribed == []:
+        reason = f"{name}: the page no longer has the app installed, so no webhooks arrive; subscribe it again (POST /{page_id}/subscribed_apps)"
+        health.do_record_channel_error(account, reason, disconnected=True)
+        return True
     health.do_record_channel_ok(account)
     return True
 

@@ -52,6 +52,7 @@ class FacebookAdapter:
             raise PermanentError("Facebook: only text replies are supported; this message has no text")
         if len(text) > MAX_TEXT:
             raise PermanentError(f"Facebook replies hold at most {MAX_TEXT} characters")
+        graph.check_rate_limit(account)  # a remembered limit: wait without calling
         if message.public:
             target = reply_target(account, message.in_reply_to)
             if not target:
@@ -62,6 +63,7 @@ class FacebookAdapter:
                     external_id = found or client.reply_to_comment(target, text)
                 except GraphError as exc:
                     raise graph.failure(account, exc) from exc
+                graph.note_usage(account, client)
         else:
             if not message.recipient:
                 raise PermanentError("Facebook: no recipient for this Messenger message")
@@ -72,6 +74,7 @@ class FacebookAdapter:
                     external_id = client.send_message(page_id, message.recipient, text)
                 except GraphError as exc:
                     raise graph.failure(account, exc, what="the message") from exc
+                graph.note_usage(account, client)
         health.do_record_channel_ok(account, sent=True)
         return SendResult(external_id)
 

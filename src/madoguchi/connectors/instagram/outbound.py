@@ -44,6 +44,7 @@ class InstagramAdapter:
         ig_user_id = str((account.config or {}).get("ig_user_id", ""))
         if not ig_user_id:
             raise PermanentError("Instagram: the account has no ig_user_id configured")
+        graph.check_rate_limit(account)  # a remembered limit: wait without calling
         if message.public:
             if len(text) > MAX_COMMENT:
                 raise PermanentError(f"Instagram comments hold at most {MAX_COMMENT} characters")
@@ -61,6 +62,7 @@ class InstagramAdapter:
                         external_id = self._already_posted(client, ig_user_id, target, text, message.idempotency_key) or client.reply_to_comment(target, text)
                 except GraphError as exc:
                     raise graph.failure(account, exc) from exc
+                graph.note_usage(account, client)
         else:
             if len(text.encode()) > MAX_DM_BYTES:
                 raise PermanentError("Instagram direct messages hold at most 1,000 bytes (about 330 Japanese characters)")
@@ -72,6 +74,7 @@ class InstagramAdapter:
                     external_id = client.send_message(ig_user_id, message.recipient, text)
                 except GraphError as exc:
                     raise graph.failure(account, exc, what="the message") from exc
+                graph.note_usage(account, client)
         health.do_record_channel_ok(account, sent=True)
         return SendResult(external_id)
 

@@ -271,6 +271,18 @@ def test_the_periodic_token_check_notices_an_expired_token_before_any_reply(acco
     assert health.channel_state(account) == "disconnected" and "Session has expired" in account.config["health"]["reason"]
 
 
+def test_a_lost_webhook_subscription_is_noticed_by_the_periodic_check(account, fake):
+    fake.app_installed = False
+    assert tasks.check_tokens.call() == {"checked": 1, "refused": 0}
+    account.refresh_from_db()
+    assert health.channel_state(account) == "disconnected" and "subscribed_apps" in account.config["health"]["reason"]
+    fake.app_installed = True
+    health.update_config(account, lambda config: config.pop("token_checked_at"))
+    tasks.check_tokens.call()
+    account.refresh_from_db()
+    assert "health" not in account.config  # reconnected (degraded until the next receive or send)
+
+
 def test_a_rate_limit_retries_later_as_meta_estimates(account, fake):
     comment = fake.comment(YUI, fake.page_post("x")["id"], "help")
     deliver(fake, account, fake.feed(comment))
@@ -280,7 +292,25 @@ def test_a_rate_limit_retries_later_as_meta_estimates(account, fake):
     assert caught.value.retry_after == 180
     account.refresh_from_db()
     assert health.channel_state(account) == "degraded"
+    # Until Meta's estimate has passed, no reply calls again (never hammer a limited page).
+    calls = len(fake.requests)
+    with pytest.raises(TemporaryError) as caught:
+        outbound.adapter.send(account, OutboundMessage("k3", "はい", recipient=YUI, in_reply_to=comment["comment_id"], public=True))
+    assert 170 < caught.value.retry_after <= 180 and len(fake.requests) == calls
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat()
+    health.update_config(account, lambda config: config.__setitem__("rate_limited_until", past))
     assert outbound.adapter.send(account, OutboundMessage("k3", "はい", recipient=YUI, in_reply_to=comment["comment_id"], public=True)).external_id
+    assert "rate_limited_until" not in account.config
+
+
+def test_usage_headers_that_say_to_back_off_are_obeyed_after_a_success(account, fake):
+    deliver(fake, account, fake.messaging(fake.message(PSID, "hello")))
+    usage = {PAGE: [{"type": "messenger", "call_count": 100, "total_cputime": 10, "total_time": 10, "estimated_time_to_regain_access": 2}]}
+    fake.extra_headers["X-Business-Use-Case-Usage"] = json.dumps(usage)
+    outbound.adapter.send(account, OutboundMessage("k5", "hi", recipient=PSID, thread_id=f"dm:{PSID}"))
+    with pytest.raises(TemporaryError) as caught:
+        outbound.adapter.send(account, OutboundMessage("k6", "hi again", recipient=PSID, thread_id=f"dm:{PSID}"))
+    assert 100 < caught.value.retry_after <= 120 and len(fake.messages) == 1
 
 
 def test_a_reply_to_a_deleted_comment_fails_with_a_clear_reason(account, fake):
