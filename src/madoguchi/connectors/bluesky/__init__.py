@@ -1,0 +1,1 @@
+"""Bluesky (AT Protocol) connector: notifications and DMs polled with cursors, the Jetstream firehose for listening, replies threaded by root and parent."""

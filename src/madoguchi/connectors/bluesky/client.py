@@ -21,6 +21,12 @@ Documentation (November 2026):
   post's key is a TID, https://atproto.com/specs/tid) and `com.atproto.repo.getRecord`.
 - Replies: https://docs.bsky.app/docs/advanced-guides/posts#replies — `reply {root, parent}`,
   each a strong ref `{uri, cid}`.
+- Direct messages: https://docs.bsky.app/docs/api/chat-bsky-convo-get-log,
+  …/chat-bsky-convo-get-convo-for-members, …/chat-bsky-convo-send-message and
+  …/chat-bsky-convo-get-messages, called on the PDS with the header
+  `atproto-proxy: did:web:api.bsky.chat#bsky_chat` (the app password must allow DMs). `getLog`
+  returns the account's chat events after a `cursor` (a rev): `#logCreateMessage {rev, convoId,
+  message: {id, rev, text, sender: {did}, sentAt}}`, `#logAddReaction`, `#logBeginConvo`, ….
 
 httpx and pydantic rather than the `atproto` SDK: the SDK hides the rate-limit headers we wait
 on, refreshes sessions in its own way (we must keep the tokens in the account row, shared by
@@ -52,6 +58,7 @@ TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 REFRESH_MARGIN = 300.0  # refresh an access token this many seconds before it expires
 LOGIN_SPACING = 60.0  # at most one createSession a minute per account (limit: 30 per 5 minutes)
 POST = "app.bsky.feed.post"
+CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"  # chat.bsky.* calls go through the PDS to this service
 
 
 @dataclass
@@ -390,3 +397,25 @@ class BlueskyClient:
                 return None
             raise
         return body
+
+    # --- direct messages (the chat service, proxied by the PDS) ---------------------------------
+
+    def chat(self, method: str, nsid: str, **kwargs: Any) -> tuple[dict[str, Any], RateLimit]:
+        return self.call(method, nsid, headers={"atproto-proxy": CHAT_PROXY}, **kwargs)
+
+    def chat_log(self, cursor: str = "") -> tuple[list[dict[str, Any]], str]:
+        """Chat events after `cursor`, oldest first, and the cursor to ask from next."""
+        body, _ = self.chat("GET", "chat.bsky.convo.getLog", params={"cursor": cursor} if cursor else {})
+        logs = [log for log in body.get("logs", []) if isinstance(log, dict)]
+        return logs, str(body.get("cursor") or cursor)
+
+    def convo_for(self, did: str) -> str:
+        body, _ = self.chat("GET", "chat.bsky.convo.getConvoForMembers", params={"members": [did]})
+        return str((body.get("convo") or {}).get("id") or "")
+
+    def chat_messages(self, convo_id: str, *, limit: int = 30) -> list[dict[str, Any]]:
+        body, _ = self.chat("GET", "chat.bsky.convo.getMessages", params={"convoId": convo_id, "limit": limit})
+        return [m for m in body.get("messages", []) if isinstance(m, dict)]
+
+    def send_chat(self, convo_id: str, text: str) -> tuple[dict[str, Any], RateLimit]:
+        return self.chat("POST", "chat.bsky.convo.sendMessage", json={"convoId": convo_id, "message": {"text": text}})

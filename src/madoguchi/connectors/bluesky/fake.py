@@ -2,6 +2,8 @@
 
 FakeBluesky reproduces the XRPC endpoints the connector uses, as documented (see client.py):
 createSession (app password, 30 logins per 5 minutes) and refreshSession (rotating tokens),
+the chat service behind the `atproto-proxy` header (getLog, getConvoForMembers, getMessages,
+sendMessage),
 JWT access tokens with an `exp` that can be made to expire (`ExpiredToken`), listNotifications
 newest first with an opaque cursor, getPosts, getProfiles, resolveHandle, createRecord with an
 optional TID rkey (a second create at the same key fails with a 500, as the reference PDS did)
@@ -99,7 +101,10 @@ class FakeBluesky(ThreadingHTTPServer):
         self.access_tokens: dict[str, float] = {}  # token -> exp
         self.refresh_tokens: set[str] = set()
         self.failures: deque[tuple[str, int, str, str]] = deque()
-        self.windows = {"write": Window(5000, 5000), "read": Window(3000, 3000, 300)}
+        self.windows = {"write": Window(5000, 5000), "read": Window(3000, 3000, 300), "chat": Window(3000, 3000, 300)}
+        self.convos: dict[str, dict[str, Any]] = {}  # id -> {id, rev, members, messages}
+        self.chat_logs: list[dict[str, Any]] = []  # the brand's chat log, oldest first
+        self.chat_proxies: list[str] = []  # the atproto-proxy header of every chat call
         self.lock = threading.Lock()
         self._clock = itertools.count(int(time.time() * 1_000_000))
         self._seq = itertools.count(1)
@@ -244,6 +249,36 @@ class FakeBluesky(ThreadingHTTPServer):
             commit["cid"] = cid
         return {"did": did, "time_us": next(self._clock), "kind": "commit", "commit": commit}
 
+    # --- direct messages ---------------------------------------------------------------------
+
+    def convo_with(self, did: str) -> dict[str, Any]:
+        with self.lock:
+            convo = next((c for c in self.convos.values() if c["members"] == sorted([did, self.brand_did])), None)
+            if convo is None:
+                convo_id = self._next_rkey()
+                convo = {"id": convo_id, "rev": convo_id, "members": sorted([did, self.brand_did]), "messages": []}
+                self.convos[convo_id] = convo
+                self.chat_logs.append({"$type": "chat.bsky.convo.defs#logBeginConvo", "rev": convo_id, "convoId": convo_id})
+        return convo
+
+    def dm(self, sender: str, text: str, *, to: str = "") -> dict[str, Any]:
+        """A direct message between someone and the brand (sender may be the brand, then `to`)."""
+        convo = self.convo_with(to or sender)
+        rev = self._next_rkey()
+        message = {"$type": "chat.bsky.convo.defs#messageView", "id": f"msg{rev}", "rev": rev, "text": text, "sender": {"did": sender}, "sentAt": now_iso()}
+        with self.lock:
+            convo["messages"].append(message)
+            convo["rev"] = rev
+            self.chat_logs.append({"$type": "chat.bsky.convo.defs#logCreateMessage", "rev": rev, "convoId": convo["id"], "message": message})
+        return message
+
+    def react_dm(self, sender: str, message_id: str, value: str) -> None:
+        convo = next(c for c in self.convos.values() if any(m["id"] == message_id for m in c["messages"]))
+        message = next(m for m in convo["messages"] if m["id"] == message_id)
+        rev = self._next_rkey()
+        with self.lock:
+            self.chat_logs.append({"$type": "chat.bsky.convo.defs#logAddReaction", "rev": rev, "convoId": convo["id"], "message": message, "reaction": {"value": value, "sender": {"did": sender}, "createdAt": now_iso()}})
+
     def expire_access_tokens(self) -> None:
         """Every issued access token is now past its `exp` (the server answers ExpiredToken)."""
         with self.lock:
@@ -363,12 +398,15 @@ class _Handler(BaseHTTPRequestHandler):
             "app.bsky.actor.getProfiles": self._get_profiles,
             "com.atproto.identity.resolveHandle": self._resolve_handle,
             "com.atproto.repo.getRecord": self._get_record,
+            "chat.bsky.convo.getLog": self._chat_log,
+            "chat.bsky.convo.getConvoForMembers": self._convo_for_members,
+            "chat.bsky.convo.getMessages": self._chat_messages,
         }
         handler = handlers.get(nsid)
-        if handler is None:
+        if handler is None or (nsid.startswith("chat.") and not self._proxied()):
             self._error(501, "MethodNotImplemented", "Method Not Implemented")
             return
-        window = self._prelude(nsid, "read")
+        window = self._prelude(nsid, "chat" if nsid.startswith("chat.") else "read")
         if window is not None:
             handler(query, window)
 
@@ -440,12 +478,46 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, {"uri": post["uri"], "cid": post["cid"], "value": post["record"]}, window)
 
+    def _proxied(self) -> bool:
+        self.server.chat_proxies.append(self.headers.get("atproto-proxy", ""))
+        return self.headers.get("atproto-proxy", "") == "did:web:api.bsky.chat#bsky_chat"
+
+    def _chat_log(self, query: dict[str, list[str]], window: Window) -> None:
+        cursor = query.get("cursor", [""])[0]
+        with self.server.lock:
+            logs = [log for log in self.server.chat_logs if log["rev"] > cursor][:100]
+        self._send(200, {"logs": logs, "cursor": logs[-1]["rev"] if logs else cursor}, window)
+
+    def _convo_view(self, convo: dict[str, Any]) -> dict[str, Any]:
+        members = [{k: v for k, v in self.server.basic(d).items() if k != "createdAt"} for d in convo["members"]]
+        last = convo["messages"][-1] if convo["messages"] else None
+        return {"id": convo["id"], "rev": convo["rev"], "members": members, "lastMessage": last, "muted": False, "status": "accepted", "unreadCount": 0}
+
+    def _convo_for_members(self, query: dict[str, list[str]], window: Window) -> None:
+        others = [m for m in query.get("members", []) if m != self.server.brand_did]
+        if len(others) != 1 or others[0] not in self.server.users:
+            self._error(400, "InvalidRequest", "recipient not found", window)
+            return
+        self._send(200, {"convo": self._convo_view(self.server.convo_with(others[0]))}, window)
+
+    def _chat_messages(self, query: dict[str, list[str]], window: Window) -> None:
+        convo = self.server.convos.get(query.get("convoId", [""])[0])
+        if convo is None:
+            self._error(400, "InvalidRequest", "Convo not found", window)
+            return
+        limit = int(query.get("limit", ["50"])[0])
+        self._send(200, {"messages": list(reversed(convo["messages"]))[:limit]}, window)  # newest first
+
     def do_POST(self) -> None:  # noqa: N802
         nsid = urlsplit(self.path).path.removeprefix("/xrpc/")
         if nsid == "com.atproto.server.createSession":
             self._create_session()
         elif nsid == "com.atproto.server.refreshSession":
             self._refresh_session()
+        elif nsid == "chat.bsky.convo.sendMessage" and self._proxied():
+            window = self._prelude(nsid, "chat")
+            if window is not None:
+                self._send_message(window)
         elif nsid == "com.atproto.repo.createRecord":
             window = self._prelude(nsid, "write", points=3)
             if window is not None:
@@ -489,6 +561,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "ExpiredToken", "Token has been revoked")
             return
         self._send(200, {k: session[k] for k in ("did", "handle", "accessJwt", "refreshJwt", "active", "didDoc")})
+
+    def _send_message(self, window: Window) -> None:
+        server = self.server
+        body = self._body()
+        convo = server.convos.get(str(body.get("convoId") or ""))
+        text = (body.get("message") or {}).get("text")
+        if convo is None:
+            self._error(400, "InvalidRequest", "Convo not found", window)
+            return
+        if not isinstance(text, str) or not text or grapheme_length(text) > 1000:
+            self._error(400, "InvalidRequest", "Input/message/text must not be longer than 1000 graphemes", window)
+            return
+        other = next(m for m in convo["members"] if m != server.brand_did)
+        self._send(200, server.dm(server.brand_did, text, to=other), window)
 
     def _create_record(self, window: Window) -> None:
         server = self.server

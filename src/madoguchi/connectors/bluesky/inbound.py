@@ -310,6 +310,92 @@ def do_poll_notifications(account: ChannelAccount, *, client: BlueskyClient | No
     return counts
 
 
+def dm_entry(log: dict[str, Any], profiles: dict[str, Profile], own_did: str) -> InboundItem | InboundEvent | None:
+    """A chat log entry as a private item (a message to us) or a reaction event; None otherwise."""
+    kind = str(log.get("$type") or "").rsplit("#", 1)[-1]
+    convo = str(log.get("convoId") or "")
+    message = log.get("message") or {}
+    if not isinstance(message, dict) or not message.get("id"):
+        return None
+    if kind == "logCreateMessage":
+        sender = str((message.get("sender") or {}).get("did") or "")
+        if not sender or sender == own_did:
+            return None
+        return InboundItem(
+            external_id=f"dm:{message['id']}",
+            author=author_of(profiles.get(sender) or Profile(did=sender)),
+            text=str(message.get("text") or ""),
+            created_at=parse_datetime(str(message.get("sentAt") or "")),
+            thread_id=f"dm:{convo}" if convo else "",
+            public=False,
+            raw={"chat_log": log},
+        )
+    if kind in {"logAddReaction", "logRemoveReaction"}:
+        reaction = log.get("reaction") or {}
+        sender = str((reaction.get("sender") or {}).get("did") or "")
+        if not sender or sender == own_did:
+            return None
+        value = str(reaction.get("value") or "")
+        added = kind == "logAddReaction"
+        return InboundEvent(
+            external_id=f"dm-{'reaction' if added else 'unreaction'}:{message['id']}:{sender}:{value}:{log.get('rev', '')}"[:255],
+            kind="reaction" if added else "unreaction",
+            author=author_of(profiles.get(sender) or Profile(did=sender)),
+            target_external_id=f"dm:{message['id']}",
+            emoji=value[:64],
+            created_at=parse_datetime(str(reaction.get("createdAt") or "")),
+            raw={"chat_log": log},
+        )
+    return None
+
+
+def do_poll_dms(account: ChannelAccount, *, client: BlueskyClient | None = None, force: bool = False) -> dict[str, Any]:
+    """Fetch and ingest new direct messages from the chat log (`config["dms"]["cursor"]`)."""
+    key = "dms"
+    if not _claim(account, key, time.time(), force=force, every=LEASE_SECONDS):
+        return {"skipped": "not due"}
+    counts: dict[str, Any] = {"created": 0, "duplicate": 0, "pages": 0}
+    own_client = client is None
+    client = client or BlueskyClient(account)
+    poll_seconds = float((account.config or {}).get("poll_seconds", POLL_SECONDS))
+    try:
+        for _ in range(MAX_PAGES_PER_POLL):
+            cursor = str(((account.config or {}).get(key) or {}).get("cursor") or "")
+            try:
+                logs, next_cursor = client.chat_log(cursor)
+            except XRPCError as exc:
+                counts["error"] = _poll_failed(account, key, exc)
+                return counts
+            counts["pages"] += 1
+            own = client.did
+            senders = {str(((log.get("message") or {}).get("sender") or {}).get("did") or "") for log in logs}
+            profiles = known_profiles(client, {d for d in senders if d and d != own})
+            for log in logs:
+                try:
+                    entry = dm_entry(log, profiles, own)
+                    if entry is None:
+                        continue
+                    if isinstance(entry, InboundEvent):
+                        ingest.do_ingest_event(account, entry)
+                        counts["events"] = counts.get("events", 0) + 1
+                        continue
+                    result = ingest.do_ingest(account, entry)
+                except ValueError as exc:
+                    ingest.do_quarantine(account, f"Bluesky chat log {log.get('rev')}: {exc}"[:5000], json.dumps(log, ensure_ascii=False))
+                    counts["quarantined"] = counts.get("quarantined", 0) + 1
+                    continue
+                counts["created" if result.created else "duplicate"] += 1
+            _save(account, key, cursor=next_cursor or None)
+            if not logs or not next_cursor or next_cursor == cursor:
+                break
+        health.do_record_channel_ok(account, received=True)
+    finally:
+        _save(account, key, lease_until=None, next_run_at=time.time() + poll_seconds)
+        if own_client:
+            client.close()
+    return counts
+
+
 def _poll_failed(account: ChannelAccount, key: str, exc: XRPCError) -> str:
     """Record a failed poll: wait out a rate limit, disconnect on refused credentials, else retry later."""
     if isinstance(exc, AuthRefused):

@@ -14,6 +14,8 @@ Documentation (November 2026), see client.py for the endpoints:
   so a retry after a timeout reuses the key. The PDS refuses a second create at an existing key
   (an error, historically a 500); any failure is therefore checked with `getRecord` on that key,
   and a record already there is the success of the earlier attempt.
+- Direct messages (when the conversation is private) go through `chat.bsky.convo.sendMessage`
+  in the customer's convo (`getConvoForMembers` when we have none yet); see client.py.
 - Rate limits: writes cost 3 points of 5,000 an hour; a used-up window (`RateLimit-Remaining: 0`
   or a 429) is remembered in `config["rate_limits"]` and the outbox waits for `RateLimit-Reset`.
 """
@@ -41,6 +43,7 @@ from madoguchi.connectors.bluesky.client import (
     PostView,
     RateLimit,
     XRPCError,
+    parse_datetime,
     split_uri,
     tid_for,
 )
@@ -49,6 +52,7 @@ from madoguchi.text.normalize import detect_language
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
+MAX_DM_GRAPHEMES = 1000  # chat.bsky.convo.defs#messageInput text
 GRAPHEME = regex.compile(r"\X")  # extended grapheme clusters (UAX #29)
 LINK = re.compile(r"https?://[^\s<>\"'）」】]+", re.IGNORECASE)
 MENTION = re.compile(r"(?<![\w@])@([a-zA-Z0-9][a-zA-Z0-9.-]*\.[a-zA-Z][a-zA-Z0-9-]*)")
@@ -141,23 +145,44 @@ class BlueskyAdapter:
         text = message.text.strip()
         if not text:
             raise PermanentError("Bluesky: only text replies are supported; this message has no text")
-        if not message.public:
-            raise PermanentError("Bluesky: direct messages are not supported yet; answer with a public reply")
         count = grapheme_length(text)
-        if count > MAX_GRAPHEMES or len(text.encode()) > MAX_BYTES:
+        if message.public and (count > MAX_GRAPHEMES or len(text.encode()) > MAX_BYTES):
             raise PermanentError(f"Bluesky posts hold at most {MAX_GRAPHEMES} characters; this one has {count}")
-        wait = _known_wait(account, "posts")
+        if not message.public and count > MAX_DM_GRAPHEMES:
+            raise PermanentError(f"Bluesky direct messages hold at most {MAX_DM_GRAPHEMES} characters; this one has {count}")
+        endpoint = "posts" if message.public else "chat"
+        wait = _known_wait(account, endpoint)
         if wait:
-            raise TemporaryError(f"Bluesky write limit used up; waiting {round(wait)} s", retry_after=wait)
-        rkey = tid_for(message.idempotency_key, _created_at(message.idempotency_key))
+            raise TemporaryError(f"Bluesky rate limit for {endpoint} used up; waiting {round(wait)} s", retry_after=wait)
+        created = _created_at(message.idempotency_key)
         with BlueskyClient(account) as client:
             try:
-                uri, rate = self._post(client, text, message.in_reply_to, rkey)
+                if message.public:
+                    external_id, rate = self._post(client, text, message.in_reply_to, tid_for(message.idempotency_key, created))
+                else:
+                    external_id, rate = self._dm(client, text, message, created)
             except XRPCError as exc:
-                raise _failure(account, exc, "posts") from exc
-        _remember_rate(account, "posts", rate)
+                raise _failure(account, exc, endpoint) from exc
+        _remember_rate(account, endpoint, rate)
         health.do_record_channel_ok(account, sent=True)
-        return SendResult(uri)
+        return SendResult(external_id)
+
+    def _dm(self, client: BlueskyClient, text: str, message: OutboundMessage, created: dt.datetime | None) -> tuple[str, RateLimit]:
+        """A direct message in the customer's conversation. The chat API takes no idempotency key,
+        so the conversation's latest messages are checked first: the same text from us since the
+        outbox row was written means an earlier attempt went through."""
+        convo = message.thread_id.removeprefix("dm:") if message.thread_id.startswith("dm:") else ""
+        if not convo:
+            if not message.recipient.startswith("did:"):
+                raise PermanentError("Bluesky: no recipient for this direct message")
+            convo = client.convo_for(message.recipient)
+        since = (created or dt.datetime.now(dt.UTC)) - dt.timedelta(seconds=5)
+        for sent in client.chat_messages(convo):
+            sent_at = parse_datetime(str(sent.get("sentAt") or ""))
+            if (sent.get("sender") or {}).get("did") == client.did and sent.get("text") == text and sent_at and sent_at >= since:
+                return f"dm:{sent['id']}", RateLimit(None, None, None)
+        body, rate = client.send_chat(convo, text)
+        return f"dm:{body['id']}", rate
 
     def _post(self, client: BlueskyClient, text: str, in_reply_to: str, rkey: str) -> tuple[str, RateLimit]:
         record: dict[str, Any] = {

@@ -1,6 +1,7 @@
 """Background work of the Bluesky connector.
 
-`poll` runs on the worker clock: it polls the notifications of each due account, and queues a
+`poll` runs on the worker clock: it polls the notifications (and, with `config["poll_dms"]`, the
+chat log) of each due account, and queues a
 Jetstream listening run for each account that listens (`config["listen_jetstream"]` on; a run
 without listening rules in the workspace stops at once) when no run holds its lease. A run reads the firehose for `run_seconds`
 (default 50) and queues the next one itself, so one worker stays with the stream while the
@@ -49,10 +50,12 @@ def poll() -> dict[str, int]:
         if config.get("simulated"):
             continue
         if (account.secrets or {}).get("password"):
-            try:
-                polled += "skipped" not in inbound.do_poll_notifications(account)
-            except Exception:
-                logger.exception("polling Bluesky account %s failed", account.pk)
+            polls = [inbound.do_poll_notifications] + ([inbound.do_poll_dms] if config.get("poll_dms") else [])
+            for poll_one in polls:
+                try:
+                    polled += "skipped" not in poll_one(account)
+                except Exception:
+                    logger.exception("polling Bluesky account %s failed", account.pk)
         if _listens(account):
             try:
                 queued += _queue_run(account)

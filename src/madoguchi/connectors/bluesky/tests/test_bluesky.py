@@ -428,3 +428,45 @@ def test_the_clock_polls_notifications_and_queues_jetstream_runs(fake, account, 
     assert tasks.poll.call() == {"polled": 1, "jetstream_queued": 1}
     assert tasks.poll.call() == {"polled": 0, "jetstream_queued": 0}  # queued a moment ago, not due
     assert Message.objects.filter(channel_account=account).count() == 1
+
+
+# --- direct messages ---------------------------------------------------------------------------
+
+
+def test_documented_chat_log_entries_become_a_private_item_and_a_reaction():
+    logs = fixture("chat_log.json")["logs"]
+    begin, incoming, ours, reaction = (inbound.dm_entry(log, {}, BRAND) for log in logs)
+    assert begin is None and ours is None
+    assert isinstance(incoming, InboundItem) and not incoming.public
+    assert (incoming.external_id, incoming.thread_id) == ("dm:3lbqc6ylb2a2f", "dm:3lbqc6yk3kx2f")
+    assert isinstance(reaction, InboundEvent) and reaction.emoji == "👍" and reaction.target_external_id == "dm:3lbqc7dhr5s2p"
+
+
+def test_direct_messages_arrive_privately_and_the_answer_goes_back_in_the_same_convo(cast, fake, account):
+    health.update_config(account, lambda c: c.update(poll_dms=True))
+    fake.dm(YUI, "注文番号 A-1234 の件です")
+    assert tasks.poll.call()["polled"] == 2  # notifications and the chat log
+    message = Message.objects.get(channel_account=account)
+    assert not message.public and message.conversation.thread_key.startswith("dm:")
+    assert Identity.objects.get(kind="bluesky", external_id=YUI).followers == 1234
+    reply = agent_reply(cast, message, "確認いたします")
+    assert reply.delivery == Delivery.SENT and reply.external_id.startswith("dm:")
+    convo = next(iter(fake.convos.values()))
+    assert [m["text"] for m in convo["messages"]] == ["注文番号 A-1234 の件です", "確認いたします"]
+    fake.react_dm(YUI, reply.external_id.removeprefix("dm:"), "👍")
+    fake.dm(YUI, "ありがとうございます")
+    result = inbound.do_poll_dms(fresh(account), force=True)
+    assert (result["created"], result["events"]) == (1, 1)  # our own message in the log is skipped
+    assert MessageEvent.objects.get(channel_account=account, kind="reaction").message_id == reply.pk
+    assert Message.objects.filter(conversation=message.conversation, direction="in").count() == 2
+    assert all(h == "did:web:api.bsky.chat#bsky_chat" for h in fake.chat_proxies)
+
+
+def test_a_retried_direct_message_is_not_sent_twice(fake, account):
+    fake.dm(YUI, "hello")
+    convo = next(iter(fake.convos))
+    message = OutboundMessage(idempotency_key="mdg-dm", text="確認します", recipient=YUI, thread_id=f"dm:{convo}")
+    first = outbound.adapter.send(fresh(account), message)
+    second = outbound.adapter.send(fresh(account), message)
+    assert first.external_id == second.external_id
+    assert [m["text"] for m in fake.convos[convo]["messages"]] == ["hello", "確認します"]
