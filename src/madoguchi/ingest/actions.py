@@ -393,6 +393,7 @@ def _store_posts(
         post.identity = identity
         post.contact_id = identity.contact_id
     Post.objects.bulk_create([p for _, p in new_posts], batch_size=500)
+    listening.note_captured(account.workspace_id, [p.pk for _, p in new_posts])
     for i, post in new_posts:
         results[i] = IngestResult(created=True, post=post)
     for i in group:

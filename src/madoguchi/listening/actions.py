@@ -12,11 +12,11 @@ from typing import Any
 
 import yaml
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from madoguchi.accounts.models import Brand, User, Workspace
+from madoguchi.accounts.models import AuditLog, Brand, User, Workspace
 from madoguchi.connectors.base import InboundItem
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.contacts.models import Identity
@@ -68,29 +68,62 @@ def _specs(workspace_id: int) -> list[RuleSpec]:
 
 
 def matcher_for(workspace_id: int) -> Matcher:
-    """The workspace's compiled rule set; rebuilt (off to the side, then swapped in) when the rules change.
+    """The workspace's compiled rule set; rebuilt off to the side, then swapped in, when the rules change.
 
-    Ingestion never waits for a rebuild in another thread: it keeps using the previous automaton
-    until the new one is ready.
+    Ingestion never waits for a rebuild once a workspace's rules are compiled: when another
+    process changed them (the version moved), a background thread compiles the new set while
+    every caller keeps using the previous automaton. Only the first compilation in a process, and
+    a change made in this process (which drops the cached entry), compile in the caller.
     """
     entry = _cache.get(workspace_id)
     now = time.monotonic()
     if entry is not None and now - entry.checked_at < CHECK_SECONDS:
         return entry.matcher
     version = RuleSetVersion.objects.filter(workspace_id=workspace_id).values_list("version", flat=True).first() or 0
-    if entry is not None and entry.version == version:
+    if entry is not None:
         entry.checked_at = now
+        if entry.version != version and workspace_id not in _building:
+            _building.add(workspace_id)
+            REBUILD_IN_BACKGROUND(workspace_id, version)
         return entry.matcher
-    if entry is not None and not _build_lock.acquire(blocking=False):
-        return entry.matcher  # another thread is rebuilding; use the old rules meanwhile
-    if entry is None:
-        _build_lock.acquire()
-    try:
+    with _build_lock:
+        entry = _cache.get(workspace_id)
+        if entry is not None and entry.version == version:
+            return entry.matcher
         matcher = Matcher.build(_specs(workspace_id))
         _cache[workspace_id] = _Entry(version, time.monotonic(), matcher)
         return matcher
+
+
+_building: set[int] = set()
+
+
+def _rebuild(workspace_id: int, version: int) -> None:
+    """Compile a workspace's rules and swap them in (the old automaton serves until then)."""
+    try:
+        matcher = Matcher.build(_specs(workspace_id))
+        with _build_lock:
+            current = _cache.get(workspace_id)
+            if current is not None:  # not forgotten meanwhile by a change in this process
+                _cache[workspace_id] = _Entry(version, time.monotonic(), matcher)
     finally:
-        _build_lock.release()
+        _building.discard(workspace_id)
+
+
+def _rebuild_in_thread(workspace_id: int, version: int) -> None:
+    def run() -> None:
+        from django.db import connection
+
+        try:
+            _rebuild(workspace_id, version)
+        finally:
+            connection.close()  # this thread's own connection
+
+    threading.Thread(target=run, name=f"listening-rebuild-{workspace_id}", daemon=True).start()
+
+
+# Tests replace this with `_rebuild`, to rebuild in the caller's thread and transaction.
+REBUILD_IN_BACKGROUND = _rebuild_in_thread
 
 
 def forget_compiled_rules(workspace_id: int | None = None) -> None:
@@ -114,7 +147,8 @@ def _bump_version(workspace_id: int) -> None:
 RULE_FIELDS = ("accounts", "any_of", "all_of", "none_of", "languages", "channels")
 
 
-def _clean_terms(value: Any, name: str) -> list[str]:
+def clean_terms(value: Any, name: str) -> list[str]:
+    """A list of words or exact phrases, stripped, bounded in number and length."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -141,7 +175,7 @@ def check_rule_data(data: dict[str, Any]) -> dict[str, Any]:
         raise RuleError(_("every rule needs a name of at most 120 characters"))
     clean: dict[str, Any] = {"name": name, "is_active": bool(data.get("active", True))}
     for f in RULE_FIELDS:
-        clean[f] = _clean_terms(data.get(f), f)
+        clean[f] = clean_terms(data.get(f), f)
     clean["languages"] = [t.lower() for t in clean["languages"]]
     clean["channels"] = [t.lower() for t in clean["channels"]]
     if not (clean["accounts"] or clean["any_of"] or clean["all_of"]):
@@ -149,27 +183,65 @@ def check_rule_data(data: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def rule_data(rule: ListeningRule) -> dict[str, Any]:
+    """A rule's fields as plain data (for the audit log and the editor)."""
+    data: dict[str, Any] = {"name": rule.name, "brand": rule.brand_id, "is_active": rule.is_active}
+    for f in RULE_FIELDS:
+        data[f] = list(getattr(rule, f))
+    return data
+
+
+def _audit(workspace_id: int, actor: User | None, action: str, **data: Any) -> None:
+    AuditLog.objects.create(workspace_id=workspace_id, actor=actor, action=action, data=data)
+
+
 @transaction.atomic
-def do_save_rule(workspace: Workspace, brand: Brand, data: dict[str, Any], rule: ListeningRule | None = None) -> ListeningRule:
-    """Create or change one rule; every process picks it up without stopping ingestion."""
+def do_save_rule(
+    workspace: Workspace,
+    brand: Brand,
+    data: dict[str, Any],
+    rule: ListeningRule | None = None,
+    *,
+    actor: User | None = None,
+    create_only: bool = False,
+) -> ListeningRule:
+    """Create or change one rule; every process picks it up without stopping ingestion.
+
+    Without `rule`, a rule of the same name is changed (YAML import), unless `create_only`, where
+    the name must be new. Every change is written to the audit log with the fields before and after.
+    """
     clean = check_rule_data(data)
     if brand.workspace_id != workspace.pk:
         raise RuleError(_("unknown brand"))
+    if rule is not None and rule.workspace_id != workspace.pk:
+        raise RuleError(_("unknown rule"))
+    same_name = ListeningRule.objects.filter(workspace=workspace, name=clean["name"])
     if rule is None:
-        rule = ListeningRule.objects.filter(workspace=workspace, name=clean["name"]).first() or ListeningRule(workspace=workspace)
+        existing = same_name.first()
+        if existing is not None and create_only:
+            raise RuleError(_("a rule named %(name)s already exists") % {"name": clean["name"]})
+        rule = existing or ListeningRule(workspace=workspace)
+    elif same_name.exclude(pk=rule.pk).exists():
+        raise RuleError(_("a rule named %(name)s already exists") % {"name": clean["name"]})
+    before = rule_data(rule) if rule.pk else None
     for key, value in clean.items():
         setattr(rule, key, value)
     rule.brand = brand
+    after = rule_data(rule)
+    if before == after:
+        return rule  # nothing changed: no new version, no audit entry
     rule.updated_at = timezone.now()
     rule.save()
+    _audit(workspace.pk, actor, "listening.rule.update" if before else "listening.rule.create", rule=rule.pk, before=before, after=after)
     _bump_version(workspace.pk)
     return rule
 
 
 @transaction.atomic
-def do_delete_rule(rule: ListeningRule) -> None:
+def do_delete_rule(rule: ListeningRule, *, actor: User | None = None) -> None:
     """Remove a rule; posts it captured keep their triage and lose only the link."""
     workspace_id = rule.workspace_id
+    _audit(workspace_id, actor, "listening.rule.delete", rule=rule.pk, before=rule_data(rule), after=None)
     rule.delete()
     _bump_version(workspace_id)
 
@@ -191,7 +263,7 @@ def parse_rules(text: str) -> list[dict[str, Any]]:
 
 
 @transaction.atomic
-def do_import_rules(workspace: Workspace, text: str, *, replace: bool = False) -> list[ListeningRule]:
+def do_import_rules(workspace: Workspace, text: str, *, replace: bool = False, actor: User | None = None) -> list[ListeningRule]:
     """Import rules from YAML, matched by name; with `replace`, rules not in the file are removed."""
     rules = parse_rules(text)
     brands = {b.name: b for b in Brand.objects.filter(workspace=workspace)}
@@ -203,10 +275,10 @@ def do_import_rules(workspace: Workspace, text: str, *, replace: bool = False) -
         if brand is None:
             raise RuleError(_("unknown brand %(brand)s") % {"brand": brand_name})
         data["active"] = data.pop("is_active")
-        saved.append(do_save_rule(workspace, brand, data))
+        saved.append(do_save_rule(workspace, brand, data, actor=actor))
     if replace:
-        ListeningRule.objects.filter(workspace=workspace).exclude(pk__in=[r.pk for r in saved]).delete()
-        _bump_version(workspace.pk)
+        for gone in ListeningRule.objects.filter(workspace=workspace).exclude(pk__in=[r.pk for r in saved]):
+            do_delete_rule(gone, actor=actor)
     return saved
 
 
@@ -364,6 +436,45 @@ def decide_many(account: ChannelAccount, items: list[InboundItem]) -> list[Strea
         else:
             out.append(StreamDecision(rule_id=hits[0].rule_id, language=language, with_repeats=True))
     return out
+
+
+# ---------------------------------------------------------------- live: new posts on the stream
+
+_captured = threading.local()
+
+
+def note_captured(workspace_id: int, post_ids: Iterable[int]) -> None:
+    """Announce captured posts on the live bus (kind "listening.captured") once the transaction commits.
+
+    Posts noted within one transaction become one event per workspace, so a firehose batch does
+    not write an event per post. Posts that were rolled back, became conversations (mentions) or
+    were filed as noise are not counted.
+    """
+    pending = getattr(_captured, "ids", None)
+    if pending is None:
+        pending = _captured.ids = {}
+    pending.setdefault(workspace_id, []).extend(post_ids)
+    transaction.on_commit(_announce_captured)
+
+
+def _announce_captured() -> None:
+    from madoguchi.inbox.events import publish
+
+    pending: dict[int, list[int]] = getattr(_captured, "ids", None) or {}
+    _captured.ids = {}
+    for workspace_id, ids in pending.items():
+        row = Post.objects.filter(
+            pk__in=ids[-5000:], workspace_id=workspace_id, conversation__isnull=True,
+            status__in=[Post.Status.NEW, Post.Status.SEEN],
+        ).aggregate(n=Count("pk"), urgent=Count("pk", filter=Q(urgency__gte=2)))
+        if row["n"]:
+            publish(workspace_id, "listening.captured", count=row["n"], urgent=row["urgent"])
+
+
+def on_post_saved(sender: Any, instance: Post, created: bool, **kwargs: Any) -> None:
+    """post_save receiver: posts stored one by one (`do_ingest`) are announced too."""
+    if created and instance.conversation_id is None:
+        note_captured(instance.workspace_id, [instance.pk])
 
 
 # ---------------------------------------------------------------- agents' handling of posts

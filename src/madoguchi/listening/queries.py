@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from madoguchi.accounts.models import User
 from madoguchi.accounts.queries import workspace_id_of
 from madoguchi.ingest.models import Post
-from madoguchi.listening.matcher import Matcher, RuleSpec
+from madoguchi.listening.matcher import Matcher, RuleSpec, normalize_many
 from madoguchi.listening.models import ListeningRule
 
 VIEWS = {
@@ -85,6 +86,25 @@ class Handled:
     def share_answered(self) -> float:
         return self.answered / self.captured if self.captured else 0.0
 
+    def _pct(self, n: int) -> int:
+        return round(100 * n / self.captured) if self.captured else 0
+
+    @property
+    def pct_answered(self) -> int:
+        return self._pct(self.answered)
+
+    @property
+    def pct_dismissed(self) -> int:
+        return self._pct(self.dismissed)
+
+    @property
+    def pct_handled(self) -> int:
+        return self._pct(self.answered + self.dismissed)
+
+    @property
+    def pct_left(self) -> int:
+        return 100 - self.pct_handled if self.captured else 0
+
 
 def handled(user: User, *, days: int = 7) -> Handled:
     """Share handled over the last `days` days (one query)."""
@@ -105,8 +125,26 @@ def rules_for(user: User) -> QuerySet[ListeningRule]:
     return ListeningRule.objects.filter(workspace_id=workspace_id_of(user)).select_related("brand")
 
 
-def preview(user: User, data: dict, *, hours: int = 24, limit: int = 5, scan: int = 20_000) -> tuple[int, list[Post]]:
-    """How many of the last day's captured posts a (not yet saved) rule would match, and a few of them."""
+@dataclass
+class Preview:
+    """What a (not yet saved) rule would have captured among recent posts."""
+
+    count: int
+    scanned: int
+    hours: int
+    sample: list[dict]
+    truncated: bool  # more posts than PREVIEW_SCAN in the period: only the newest were scanned
+
+
+PREVIEW_SCAN = 20_000
+
+
+def preview(user: User, data: dict, *, hours: int = 24, limit: int = 5, scan: int = PREVIEW_SCAN) -> Preview:
+    """How many of the last `hours` of captured posts a rule would match, and the newest few.
+
+    The rule alone is compiled with the same matcher as ingestion, and run over at most `scan`
+    of the newest posts (text only, in batches), so a preview costs the same whatever the history.
+    """
     spec = RuleSpec(
         id=0,
         name=data.get("name", ""),
@@ -119,16 +157,65 @@ def preview(user: User, data: dict, *, hours: int = 24, limit: int = 5, scan: in
     )
     matcher = Matcher.build([spec])
     since = timezone.now() - dt.timedelta(hours=hours)
-    posts = Post.objects.filter(workspace_id=workspace_id_of(user), captured_at__gte=since).select_related(
-        "channel_account"
-    ).order_by("-captured_at")[:scan]
-    count, sample = 0, list[Post]()
-    for post in posts:
-        if matcher.match(post.text, language=post.language, channel=post.channel_account.kind):
-            count += 1
-            if len(sample) < limit:
-                sample.append(post)
-    return count, sample
+    rows = list(
+        Post.objects.filter(workspace_id=workspace_id_of(user), captured_at__gte=since)
+        .order_by("-captured_at", "-pk")
+        .values_list("pk", "text", "language", "channel_account__kind")[: scan + 1]
+    )
+    truncated = len(rows) > scan
+    rows = rows[:scan]
+    count, hit_ids = 0, list[int]()
+    if not matcher.empty:
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start : start + 1000]
+            found = matcher.terms_in_many(normalize_many([r[1] for r in chunk]))
+            for index, terms in sorted(found.items()):
+                pk, _text, language, channel = chunk[index]
+                if matcher.rules_hit(terms, language=language, channel=channel):
+                    count += 1
+                    if len(hit_ids) < limit:
+                        hit_ids.append(pk)
+    posts = Post.objects.filter(pk__in=hit_ids).select_related("identity", "channel_account").order_by("-captured_at", "-pk")
+    sample = [
+        {
+            "id": p.pk,
+            "handle": p.identity.handle or p.identity.external_id,
+            "channel": p.channel_account.get_kind_display(),
+            "text": p.text[:280],
+            "when": timezone.localtime(p.captured_at).strftime("%Y-%m-%d %H:%M"),
+            "url": reverse("listening:post", args=[p.pk]),
+        }
+        for p in posts
+    ]
+    return Preview(count, len(rows), hours, sample, truncated)
+
+
+def rule_changes(user: User, *, limit: int = 20) -> list[dict]:
+    """Who changed which rule when, newest first, with the fields that changed."""
+    from madoguchi.accounts.models import AuditLog
+
+    logs = (
+        AuditLog.objects.filter(workspace_id=workspace_id_of(user), action__startswith="listening.rule.")
+        .select_related("actor")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    out = []
+    for log in logs:
+        before, after = log.data.get("before") or {}, log.data.get("after") or {}
+        changed = [f for f in ("name", "brand", "is_active", *RULE_FIELD_NAMES) if before.get(f) != after.get(f)]
+        out.append(
+            {
+                "when": log.created_at,
+                "actor": log.actor,
+                "action": log.action.rsplit(".", 1)[-1],
+                "name": after.get("name") or before.get("name") or "",
+                "changed": changed if before and after else [],
+            }
+        )
+    return out
+
+
+RULE_FIELD_NAMES = ("accounts", "any_of", "all_of", "none_of", "languages", "channels")
 
 
 def export_rules(workspace) -> str:

@@ -11,4 +11,8 @@ urlpatterns = [
     path("p/<int:post_id>/seen/", views.seen, name="seen"),
     path("bulk-dismiss/", views.bulk_dismiss, name="bulk_dismiss"),
     path("rules/", views.rules, name="rules"),
+    path("rules/new/", views.rule_edit, name="rule_new"),
+    path("rules/preview/", views.rule_preview, name="rule_preview"),
+    path("rules/<int:rule_id>/", views.rule_edit, name="rule_edit"),
+    path("rules/<int:rule_id>/delete/", views.rule_delete, name="rule_delete"),
 ]

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from madoguchi.accounts.models import User
 from madoguchi.accounts.queries import role_required, workspace_id_of, workspace_of
+from madoguchi.connectors.models import ChannelKind
+from madoguchi.inbox.models import LiveEvent
+from madoguchi.ingest.models import Post
 from madoguchi.listening import actions, queries
+from madoguchi.listening.forms import RuleForm
 
 PAGE_SIZE = 50
 
@@ -47,6 +53,8 @@ def stream(request: HttpRequest) -> HttpResponse:
             "urgency_names": queries.URGENCY_NAMES,
             "handled": queries.handled(user),
             "here": request.get_full_path(),
+            "has_rules": queries.rules_for(user).exists(),
+            "live_after": LiveEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0,
         },
     )
 
@@ -68,20 +76,25 @@ def respond(request: HttpRequest, post_id: int) -> HttpResponse:
     return redirect(reverse("inbox:conversation", args=[conversation.pk]))
 
 
+def _done(request: HttpRequest, post: Post) -> HttpResponse:
+    """Back to the stream, or (keys on the stream page) the post's new state as JSON."""
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"id": post.pk, "status": post.status, "status_label": str(post.get_status_display())})
+    return _back(request)
+
+
 @require_POST
 @role_required("agent")
 def dismiss(request: HttpRequest, post_id: int) -> HttpResponse:
     post = queries.access_post(request.user, post_id)  # type: ignore[arg-type]
-    actions.do_dismiss_post(post, request.user)  # type: ignore[arg-type]
-    return _back(request)
+    return _done(request, actions.do_dismiss_post(post, request.user))  # type: ignore[arg-type]
 
 
 @require_POST
 @role_required("agent")
 def seen(request: HttpRequest, post_id: int) -> HttpResponse:
     post = queries.access_post(request.user, post_id)  # type: ignore[arg-type]
-    actions.do_mark_post_seen(post, request.user)  # type: ignore[arg-type]
-    return _back(request)
+    return _done(request, actions.do_mark_post_seen(post, request.user))  # type: ignore[arg-type]
 
 
 @require_POST
@@ -94,23 +107,107 @@ def bulk_dismiss(request: HttpRequest) -> HttpResponse:
     return _back(request)
 
 
-@role_required("manager")
+def _is_manager(user: User) -> bool:
+    return user.role in ("manager", "admin")
+
+
+@role_required("agent")
 def rules(request: HttpRequest) -> HttpResponse:
-    """Rules as YAML: managers edit, preview against the last day's posts, and save."""
+    """The rules: everyone reads them; managers also edit them as YAML (import/export) here."""
     user: User = request.user  # type: ignore[assignment]
-    text = queries.export_rules(user.workspace)
+    manager = _is_manager(user)
+    text = queries.export_rules(user.workspace) if manager else ""
     preview = None
     if request.method == "POST":
+        if not manager:
+            raise PermissionDenied
         text = request.POST.get("yaml", "")[:500_000]
         try:
             if request.POST.get("do") == "preview":
-                preview = [
-                    (data["name"], *queries.preview(user, data)) for data in actions.parse_rules(text)
-                ]
+                preview = [(data["name"], queries.preview(user, data)) for data in actions.parse_rules(text)]
             else:
-                saved = actions.do_import_rules(workspace_of(user), text, replace=True)
+                saved = actions.do_import_rules(workspace_of(user), text, replace=True, actor=user)
                 messages.success(request, _("%(n)s rules saved") % {"n": len(saved)})
                 return redirect(reverse("listening:rules"))
         except actions.RuleError as exc:
             messages.error(request, str(exc))
-    return render(request, "listening/rules.html", {"yaml": text, "preview": preview, "rules": queries.rules_for(user)})
+    return render(
+        request,
+        "listening/rules.html",
+        {
+            "yaml": text,
+            "preview": preview,
+            "rules": queries.rules_for(user),
+            "manager": manager,
+            "changes": queries.rule_changes(user) if manager else [],
+            "channel_names": dict(ChannelKind.choices),
+        },
+    )
+
+
+@role_required("manager")
+def rule_edit(request: HttpRequest, rule_id: int | None = None) -> HttpResponse:
+    """Create or change one rule, with a live preview against the last day's posts (see rule_preview)."""
+    user: User = request.user  # type: ignore[assignment]
+    rule = queries.access_rule(user, rule_id) if rule_id is not None else None
+    ws = workspace_id_of(user)
+    if request.method == "POST":
+        form = RuleForm(request.POST, workspace_id=ws)
+        if form.is_valid():
+            try:
+                saved = actions.do_save_rule(
+                    workspace_of(user), form.cleaned_data["brand"], form.rule_data(), rule, actor=user, create_only=rule is None
+                )
+            except actions.RuleError as exc:
+                form.add_error("name", str(exc))
+            else:
+                messages.success(request, _("Rule %(name)s saved") % {"name": saved.name})
+                return redirect(reverse("listening:rules"))
+    else:
+        form = RuleForm(initial=RuleForm.initial_for(rule) if rule else {"is_active": True}, workspace_id=ws)
+    return render(request, "listening/rule_form.html", {"form": form, "rule": rule, "preview_hours": 24})
+
+
+@require_POST
+@role_required("manager")
+def rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    rule = queries.access_rule(user, rule_id)
+    actions.do_delete_rule(rule, actor=user)
+    messages.success(request, _("Rule %(name)s deleted") % {"name": rule.name})
+    return redirect(reverse("listening:rules"))
+
+
+@require_POST
+@role_required("manager")
+def rule_preview(request: HttpRequest) -> JsonResponse:
+    """The editor's live preview: the form as typed so far, checked, and run over recent posts.
+
+    A missing name is no reason not to preview; other errors come back per field, for the editor
+    to show inline.
+    """
+    user: User = request.user  # type: ignore[assignment]
+    data = request.POST.copy()
+    if not data.get("name", "").strip():
+        data["name"] = "preview"
+    form = RuleForm(data, workspace_id=workspace_id_of(user))
+    if not form.is_valid():
+        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items() if field != "brand"}
+        if errors:
+            return JsonResponse({"ok": False, "errors": errors})
+    result = queries.preview(user, form.rule_data())
+    return JsonResponse(
+        {
+            "ok": True,
+            "count": result.count,
+            "scanned": result.scanned,
+            "truncated": result.truncated,
+            "summary": ngettext(
+                "This rule would have matched %(count)s post in the last %(hours)s hours",
+                "This rule would have matched %(count)s posts in the last %(hours)s hours",
+                result.count,
+            ) % {"count": result.count, "hours": result.hours},
+            "scanned_note": _("%(scanned)s captured posts scanned") % {"scanned": result.scanned},
+            "sample": result.sample,
+        }
+    )

@@ -77,7 +77,8 @@ def test_share_handled(cast, posts, client_for):
     csrf_post(client, f"/listening/p/{posts['calm'].pk}/dismiss/")
     csrf_post(client, f"/listening/p/{posts['outage'].pk}/respond/")
     page = client.get("/listening/").content.decode()
-    assert "3 captured · 1 answered · 1 dismissed · 1 left" in page
+    assert "3 captured" in page and "67 % handled" in page
+    assert "answered 1 (33 %)" in page and "dismissed 1 (33 %)" in page and "left 1 (33 %)" in page
 
 
 def test_other_workspace_posts_are_invisible_and_untouchable(cast, posts, client_for):
@@ -114,10 +115,12 @@ def test_stream_query_count_does_not_grow_with_posts(cast, posts, client_for):
     assert len(many) == len(few) <= 8
 
 
-def test_rules_page_is_for_managers(cast, rules, client_for):
-    assert client_for(cast.agent).get("/listening/rules/").status_code == 403
+def test_rules_page_is_read_only_for_agents(cast, rules, client_for):
+    page = client_for(cast.agent).get("/listening/rules/").content.decode()
+    assert "@acme_support" in page and "/listening/rules/new/" not in page and 'name="yaml"' not in page
+    assert csrf_post(client_for(cast.agent), "/listening/rules/", {"yaml": "rules: []", "do": "save"}).status_code == 403
     page = client_for(cast.manager).get("/listening/rules/").content.decode()
-    assert "@acme_support" in page
+    assert "@acme_support" in page and "/listening/rules/new/" in page and 'name="yaml"' in page
 
 
 def test_manager_previews_then_saves_rules(cast, posts, client_for):
