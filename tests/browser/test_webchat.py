@@ -1,0 +1,136 @@
+"""The chat widget in a real browser: a visitor on another website chats live with an agent.
+
+The visitor's page is a static HTML file served by a tiny http.server on its own port (another
+origin, like a customer's website), embedding the exact script tag the admin copies from the
+widget's settings page. The demo's widget allows any local origin (http://127.0.0.1:*).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from .conftest import PHONE
+from .harness import Server, log_in
+
+pytestmark = pytest.mark.browser
+_n = itertools.count(1)
+SLOW = 15_000  # ms: two busy cores
+
+# A hostile host page: its CSS must not reach the widget (Shadow DOM + all: initial).
+PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Shop</title>
+<style>* {{ font-family: serif !important; color: red; }} button {{ display: none; }} li {{ list-style: square; }}</style>
+</head><body><h1>Demo shop</h1><p>Our products.</p>{snippet}</body></html>"""
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def snippet(chromium: Browser, server: Server) -> str:
+    """The embed tag, as an admin copies it from the widget's settings page."""
+    context = chromium.new_context()
+    try:
+        page = log_in(context, server, "admin@demo.example")
+        page.goto(f"{server.url}connectors/webchat/{server.seed['accounts']['webchat']}/settings/")
+        tag = page.locator("#widget-snippet").input_value()
+    finally:
+        context.close()
+    assert re.fullmatch(r'<script src="http://127\.0\.0\.1:\d+/connectors/webchat/widget\.js" data-key="wk_[\w-]+" async></script>', tag), tag
+    return tag
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory, snippet: str) -> Iterator[str]:
+    """A customer's website on another port: index.html (English) and ja.html (Japanese)."""
+    root: Path = tmp_path_factory.mktemp("shop")
+    (root / "index.html").write_text(PAGE.format(lang="en", snippet=snippet), encoding="utf-8")
+    (root / "ja.html").write_text(PAGE.format(lang="ja", snippet=snippet), encoding="utf-8")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def widget(page: Page):
+    return page.locator("madoguchi-chat")  # Playwright's CSS reaches into the open shadow root
+
+
+def test_visitor_and_agent_chat_live_both_ways(chromium: Browser, server: Server, shop: str, open_page):
+    name = f"Web Visitor {next(_n)}"
+    visitor_context = chromium.new_context()
+    try:
+        visitor = visitor_context.new_page()
+        visitor.set_default_timeout(SLOW)
+        visitor.goto(shop)
+        launcher = widget(visitor).locator(".launcher")
+        expect(launcher).to_be_visible()
+        assert launcher.evaluate("b => getComputedStyle(b).display") != "none", "host page CSS reached the widget"
+        launcher.click()
+        panel = widget(visitor).locator(".panel")
+        panel.locator("input[name=name]").fill(name)
+        panel.get_by_role("button", name="Start chatting").click()
+        panel.locator("textarea").fill("Hello! Does the Pro plan include roaming?")
+        panel.locator("textarea").press("Enter")
+        mine = panel.locator(".msg.me").last
+        expect(mine).to_contain_text("roaming")
+        expect(mine.locator(".mark")).to_have_text("Sent")
+
+        agent = open_page("inbox/")
+        expect(agent.locator("#live-dot.on")).to_be_visible()
+        row = agent.locator("#conv-list .conv-item", has_text=name)
+        expect(row).to_be_visible(timeout=SLOW)
+        row.locator("a.conv-link").click()
+        expect(agent.locator("#thread")).to_contain_text("Does the Pro plan include roaming?")
+        expect(mine.locator(".mark")).to_have_text("Read")  # the agent's page is open on it
+
+        agent.locator("#reply-text").press_sequentially("Yes, ")
+        expect(panel.locator(".typing")).to_contain_text("Kenta Agent")
+        agent.locator("#reply-text").press_sequentially("in 40 countries.")
+        agent.locator("#reply-text").press("Control+Enter")
+        answer = panel.locator(".msg.team").last
+        expect(answer).to_contain_text("Yes, in 40 countries.")
+        expect(answer.locator(".who")).to_have_text("Kenta Agent")
+        expect(panel.locator(".typing")).to_be_hidden()
+        expect(agent.locator("#thread .read-mark")).to_be_visible()  # the visitor's panel showed it
+
+        panel.locator("textarea").fill("<b>Great</b>, thanks!")
+        panel.locator("textarea").press("Enter")
+        expect(agent.locator("#thread .msg-in").last).to_contain_text("<b>Great</b>, thanks!")
+
+        # Back on the site later: the same visitor, the whole conversation.
+        visitor.reload()
+        widget(visitor).locator(".launcher").click()
+        expect(widget(visitor).locator(".msg")).to_have_count(3)
+        expect(widget(visitor).locator(".msg.me").last).to_have_text(re.compile(r"<b>Great</b>, thanks!"))
+    finally:
+        visitor_context.close()
+
+
+def test_japanese_page_on_a_phone_gets_a_full_screen_japanese_widget(chromium: Browser, shop: str):
+    context = chromium.new_context(viewport=PHONE, has_touch=True, locale="ja-JP")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(SLOW)
+        page.goto(shop + "ja.html")
+        widget(page).locator(".launcher").tap()
+        panel = widget(page).locator(".panel")
+        expect(panel).to_be_visible()
+        box = panel.bounding_box()
+        assert box is not None and box["width"] == PHONE["width"] and box["height"] == PHONE["height"]
+        expect(panel.locator("button.send")).to_have_text("送信")
+    finally:
+        context.close()
