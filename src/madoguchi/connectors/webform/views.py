@@ -180,7 +180,7 @@ def embed_snippet(request: HttpRequest, account: ChannelAccount, lang: str) -> s
     title = translation.gettext("Contact form")
     return (
         f'<iframe src="{url}" title="{title}" loading="lazy" '
-        'style="width:100%;min-height:760px;border:0"></iframe>'
+        'style="width:100%;min-height:920px;border:0"></iframe>'
     )
 
 
