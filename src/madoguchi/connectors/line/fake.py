@@ -4,7 +4,8 @@ It reproduces what the connector relies on, as documented (see inbound.py and ou
 signed webhook deliveries (`x-line-signature`, base64 HMAC-SHA256), event shapes with
 `webhookEventId`, `deliveryContext.isRedelivery` and single-use reply tokens that expire; the
 reply, push (with `X-Line-Retry-Key` and 409 on a repeat), profile and content endpoints; error
-bodies `{"message": …}` with 400 (invalid reply token, bad body), 401 (bad token), 404, 429, 5xx.
+bodies `{"message": …}` with 400 (invalid reply token, bad body), 401 (bad token), 404, 429, 5xx;
+and a push that is delivered but whose response is lost (`lose_responses`), as a timeout looks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hmac
 import itertools
 import json
 import os
+import socket
 import threading
 import time
 import uuid
@@ -69,6 +71,7 @@ class FakeLine(ThreadingHTTPServer):
         self.sent: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
         self.failures: deque[Failure] = deque()
+        self.lose_responses = 0  # the next N accepted pushes lose their response (a timeout)
         self.lock = threading.Lock()
         self._ids = itertools.count(int(time.time()) * 1000)
         self._thread: threading.Thread | None = None
@@ -142,6 +145,9 @@ class FakeLine(ThreadingHTTPServer):
 
     def unfollow_event(self, user_id: str) -> dict[str, Any]:
         return self._event("unfollow", user_id, reply=False)
+
+    def unsend_event(self, user_id: str, message_id: str) -> dict[str, Any]:
+        return self._event("unsend", user_id, reply=False, unsend={"messageId": message_id})
 
     def redelivered(self, event: dict[str, Any]) -> dict[str, Any]:
         """The same event again, as LINE redelivers it: same webhookEventId, isRedelivery true."""
@@ -267,6 +273,13 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(409, {"message": "The retry key is already accepted"}, headers={"x-line-accepted-request-id": accepted})
                     return
             self.server.sent.append({"endpoint": "push", "to": body.get("to"), "messages": body["messages"], "ids": sent, "retry_key": key})
+            with self.server.lock:
+                lose = self.server.lose_responses > 0
+                self.server.lose_responses -= lose
+            if lose:  # accepted and delivered, but the answer never reaches the caller
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             self._send(200, {"sentMessages": sent})
         else:
             self._send(404, {"message": "Not found"})

@@ -8,7 +8,14 @@ Documentation (November 2026):
 - Receiving, the verification request with an empty `events` list, redelivery:
   https://developers.line.biz/en/docs/messaging-api/receiving-messages/
 - The LINE Platform keeps no history for bots: an event we do not store is gone, so every event
-  kind is kept in the customer's conversation with its raw event, never dropped.
+  kind is kept: messages, postbacks, joins… in the customer's conversation with the raw event;
+  follow, unfollow (block) and unsend as events (InboundEvent → do_ingest_event) on the customer
+  and on the unsent message, so they never open a conversation of their own. LINE documents no
+  reaction events for bots (https://developers.line.biz/en/reference/messaging-api/#webhook-event-objects).
+- Deliveries are stored (a queued task row) before the 200; a delivery whose task failed or
+  whose worker died is queued again by `tasks.requeue_deliveries`, and ingest being idempotent
+  makes running a delivery twice harmless. A database error stops the delivery (to be retried);
+  an event we cannot read is quarantined and the others go on.
 """
 
 from __future__ import annotations
@@ -22,10 +29,11 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from madoguchi.connectors import health
-from madoguchi.connectors.base import InboundAttachment, InboundAuthor, InboundItem
+from madoguchi.connectors.base import InboundAttachment, InboundAuthor, InboundEvent, InboundItem
 from madoguchi.connectors.line.client import LineAPIError, LineClient, Profile
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.ingest import actions as ingest
@@ -37,11 +45,10 @@ CONTENT_TYPES = {"image", "video", "audio", "file"}
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "video/mp4": ".mp4", "audio/x-m4a": ".m4a", "audio/mp4": ".m4a"}
 
 EVENT_TEXT = {
-    "follow": "[follow] added the account as a friend",
-    "unfollow": "[unfollow] blocked the account: messages to them are no longer delivered",
-    "unsend": "[unsend] took back message",
     "postback": "[postback]",
 }
+# Event types kept as InboundEvents rather than conversation items.
+EVENT_KINDS = {"follow": "follow", "unfollow": "unfollow", "unsend": "delete"}
 
 
 class Source(BaseModel):
@@ -152,6 +159,26 @@ def _fetch_content(client: LineClient | None, message: dict[str, Any]) -> tuple[
     return [InboundAttachment(filename=name[:255], content_type=content_type, content=content)], ""
 
 
+def event_external_id(event: Event) -> str:
+    return f"event:{event.webhookEventId or event.timestamp}"
+
+
+def inbound_event(account: ChannelAccount, event: Event, raw: dict[str, Any], client: LineClient | None) -> InboundEvent:
+    """A follow, unfollow (the user blocked the account) or unsend as an event."""
+    kind = EVENT_KINDS[event.type]
+    # Blocked accounts cannot read the profile; an unsend needs no profile either.
+    author = _identity(account, client if event.type == "follow" else None, event.source)
+    target = str((raw.get("unsend") or {}).get("messageId", "")) if event.type == "unsend" else ""
+    return InboundEvent(
+        external_id=event_external_id(event),
+        kind=kind,  # type: ignore[arg-type]
+        author=author,
+        target_external_id=target,
+        created_at=dt.datetime.fromtimestamp(event.timestamp / 1000, tz=dt.UTC),
+        raw=raw,
+    )
+
+
 def event_item(account: ChannelAccount, event: Event, raw: dict[str, Any], client: LineClient | None) -> InboundItem:
     """One webhook event as a normalized item (profile and media fetched through `client`)."""
     source = event.source
@@ -161,20 +188,12 @@ def event_item(account: ChannelAccount, event: Event, raw: dict[str, Any], clien
     thread_id = (source.groupId or source.roomId) if source else ""
     common: dict[str, Any] = {"author": author, "created_at": created_at, "thread_id": thread_id, "raw": raw}
     if event.type != "message" or event.message is None:
-        # follow, unfollow (blocked), unsend, postback, join, leave…: kept in the customer's
-        # conversation (not as stream posts, which listening may drop), so agents see them.
-        text, reply_to = EVENT_TEXT.get(event.type, f"[{event.type}]"), []
-        if event.type == "unsend":
-            unsent = str(raw.get("unsend", {}).get("messageId", ""))
-            text, reply_to = f"{text} {unsent}", [unsent] if unsent else []
-        elif event.type == "postback":
+        # postback, join, leave, beacon…: kept in the customer's conversation (not as stream
+        # posts, which listening may drop), so agents see them.
+        text = EVENT_TEXT.get(event.type, f"[{event.type}]")
+        if event.type == "postback":
             text = f"{text} {raw.get('postback', {}).get('data', '')}"[:1000]
-        return InboundItem(
-            external_id=f"event:{event.webhookEventId or event.timestamp}",
-            text=text,
-            reply_to=reply_to,
-            **common,
-        )
+        return InboundItem(external_id=event_external_id(event), text=text, **common)
     message = event.message
     kind = str(message.get("type", ""))
     attachments: list[InboundAttachment] = []
@@ -204,17 +223,23 @@ def event_item(account: ChannelAccount, event: Event, raw: dict[str, Any], clien
 def process_delivery(account: ChannelAccount, body: str, *, client: LineClient | None = None) -> dict[str, int]:
     """Ingest every event of a verified delivery; an event that cannot be ingested is quarantined."""
     delivery = parse_delivery(body)
-    counts = {"created": 0, "duplicate": 0, "quarantined": 0}
+    counts = {"created": 0, "duplicate": 0, "quarantined": 0, "events": 0}
     own_client = client is None
     client = client or LineClient(account)
     try:
         for raw in delivery.events:
             try:
                 event = Event.model_validate(raw)
+                if event.type in EVENT_KINDS:
+                    ingest.do_ingest_event(account, inbound_event(account, event, raw, client))
+                    counts["events"] += 1
+                    continue
                 if _already_stored(account, event):
                     counts["duplicate"] += 1
                     continue
                 result = ingest.do_ingest(account, event_item(account, event, raw, client))
+            except DatabaseError:
+                raise  # the database failed, not the event: the whole delivery is retried
             except Exception as exc:  # one bad event must not lose the others
                 logger.exception("LINE event could not be ingested")
                 ingest.do_quarantine(account, f"LINE event: {type(exc).__name__}: {exc}"[:5000], json.dumps(raw))
@@ -239,7 +264,7 @@ def _already_stored(account: ChannelAccount, event: Event) -> bool:
     if event.type == "message" and event.message:
         external_id = str(event.message.get("id", ""))
     else:
-        external_id = f"event:{event.webhookEventId or event.timestamp}"
+        external_id = event_external_id(event)
     return (
         Message.objects.filter(channel_account=account, external_id=external_id).exists()
         or Post.objects.filter(channel_account=account, external_id=external_id).exists()

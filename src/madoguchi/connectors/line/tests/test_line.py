@@ -123,7 +123,7 @@ def test_a_redelivered_event_is_stored_once(fake, account):
     event = fake.text_event(USER, "届いていません")
     deliver(fake, account, [event])
     result = deliver(fake, account, [fake.redelivered(event), event])
-    assert result == [{"created": 0, "duplicate": 2, "quarantined": 0}]
+    assert result == [{"created": 0, "duplicate": 2, "quarantined": 0, "events": 0}]
     assert Message.objects.filter(channel_account=account).count() == 1
 
 
@@ -147,19 +147,40 @@ def test_an_image_whose_content_is_gone_is_still_recorded(fake, account):
 
 
 def test_every_documented_event_kind_is_kept(fake, account):
+    from madoguchi.inbox.models import MessageEvent
+
     fake.contents["354718705033693861"] = (b"\xff\xd8jpeg", "image/jpeg")
     names = ["text", "sticker", "image", "location", "group_text", "follow", "unfollow", "unsend", "postback"]
-    assert deliver(fake, account, [FIXTURES[name] for name in names]) == [{"created": 9, "duplicate": 0, "quarantined": 0}]
+    assert deliver(fake, account, [FIXTURES[name] for name in names]) == [{"created": 6, "duplicate": 0, "quarantined": 0, "events": 3}]
     texts = set(Message.objects.filter(channel_account=account).values_list("text", flat=True))
-    assert {"注文した商品がまだ届きません", "[image]", "@example 質問です"} <= texts
+    assert {"注文した商品がまだ届きません", "[image]", "@example 質問です", "[postback] storeId=12345"} <= texts
     assert any(t.startswith("[location] my location") for t in texts)
-    assert {"[postback] storeId=12345", "[unsend] took back message 325708"} <= texts
-    assert any(t.startswith("[follow]") for t in texts) and any(t.startswith("[unfollow] blocked") for t in texts)
-    unsend = Message.objects.get(text="[unsend] took back message 325708")
-    assert unsend.conversation_id == Message.objects.get(external_id="325708").conversation_id
-    assert Message.objects.get(external_id="325708").text.startswith("[location]")  # the original is kept
+    assert not any(t.startswith(("[follow]", "[unfollow]", "[unsend]")) for t in texts)
+    events = {e.kind: e for e in MessageEvent.objects.filter(channel_account=account)}
+    assert set(events) == {"follow", "unfollow", "delete"}
+    unsent = Message.objects.get(external_id="325708")
+    assert events["delete"].message == unsent and unsent.deleted_at is not None
+    assert unsent.text.startswith("[location]")  # the original is kept for audit
     group = Message.objects.get(external_id="468789577898262531")
     assert group.conversation.thread_key == "Ca56f94637cbbbbbbbbbbbbbbbbbbbbbb"
+
+
+def test_follows_and_blocks_open_no_conversation_and_redelivery_changes_nothing(fake, account):
+    from madoguchi.inbox.models import Conversation, MessageEvent
+
+    follow, unfollow = fake.follow_event(USER), fake.unfollow_event(USER)
+    deliver(fake, account, [follow, unfollow])
+    deliver(fake, account, [fake.redelivered(follow)])
+    assert not Conversation.objects.filter(channel_account=account).exists()
+    assert sorted(MessageEvent.objects.values_list("kind", flat=True)) == ["follow", "unfollow"]
+    assert MessageEvent.objects.get(kind="follow").identity.display_name == "佐藤 結衣"
+
+
+def test_an_unsend_that_arrives_before_its_message_is_applied_when_it_comes(fake, account):
+    text = fake.text_event(USER, "間違えました")
+    deliver(fake, account, [fake.unsend_event(USER, text["message"]["id"])])
+    deliver(fake, account, [text])
+    assert Message.objects.get(external_id=text["message"]["id"]).deleted_at is not None
 
 
 def test_a_profile_that_cannot_be_read_does_not_lose_the_message(fake, account):
@@ -270,8 +291,8 @@ def test_nothing_is_dropped_when_the_workspace_has_listening_rules(cast, fake, a
 
     do_save_rule(cast.ws, cast.brand, {"name": "product names", "any_of": ["acmephone"]})
     events = [fake.follow_event(USER), fake.text_event(USER, "こんにちは"), fake.sticker_event(USER), fake.unfollow_event(USER)]
-    assert deliver(fake, account, events) == [{"created": 4, "duplicate": 0, "quarantined": 0}]
-    assert Message.objects.filter(channel_account=account).count() == 4
+    assert deliver(fake, account, events) == [{"created": 2, "duplicate": 0, "quarantined": 0, "events": 2}]
+    assert Message.objects.filter(channel_account=account).count() == 2
 
 
 def test_an_expired_token_is_noticed_on_arrival_and_a_webhook_does_not_hide_it(cast, fake, account):
@@ -283,3 +304,75 @@ def test_an_expired_token_is_noticed_on_arrival_and_a_webhook_does_not_hide_it(c
     deliver(fake, account, [fake.text_event(USER, "still there?")])  # signed with the secret only
     account.refresh_from_db()
     assert health.channel_state(account) == "disconnected"
+
+
+# --- deliveries that crash, pushes whose answer is lost ----------------------------------------
+
+
+def run_like_the_worker() -> None:
+    """Claim and run every ready delivery task as django_tasks_db's worker does (failures recorded)."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(queue_names=["*"], interval=0, batch=True, backend_name="default", startup_delay=False, max_tasks=None, worker_id="test", excluded_queue_names=[])
+    for row in DBTaskResult.objects.ready().filter(task_path__endswith="line.tasks.process_delivery"):
+        row.claim("test")
+        worker.run_task(row)
+
+
+def test_a_delivery_whose_task_crashed_is_run_again_and_nothing_is_lost(fake, account, monkeypatch):
+    from django.db import OperationalError
+
+    from madoguchi.ingest import actions as ingest
+
+    first, second = fake.text_event(USER, "一通目"), fake.text_event(USER, "二通目")
+    body, signature = fake.delivery([first, second])
+    real = ingest.do_ingest
+    calls = {"n": 0}
+
+    def flaky(account, item):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OperationalError("database is locked")
+        return real(account, item)
+
+    monkeypatch.setattr(ingest, "do_ingest", flaky)
+    assert post(account, body, signature).status_code == 200
+    run_like_the_worker()
+    assert DBTaskResult.objects.get().status == "FAILED"
+    assert Message.objects.filter(channel_account=account).count() == 1  # crashed mid-way
+    assert tasks.requeue_deliveries.call() == {"requeued": 0, "quarantined": 0}  # waits a little first
+    DBTaskResult.objects.update(finished_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    assert tasks.requeue_deliveries.call() == {"requeued": 1, "quarantined": 0}
+    run_like_the_worker()
+    assert sorted(Message.objects.values_list("text", flat=True)) == ["一通目", "二通目"]
+    assert not DBTaskResult.objects.filter(status="FAILED").exists()
+    assert tasks.requeue_deliveries.call() == {"requeued": 0, "quarantined": 0}
+
+
+def test_a_delivery_whose_worker_died_is_run_again_and_one_that_keeps_failing_is_quarantined(fake, account):
+    body, signature = fake.delivery([fake.text_event(USER, "届いていますか")])
+    post(account, body, signature)
+    row = DBTaskResult.objects.get()
+    row.claim("died")  # the worker was killed while running it
+    DBTaskResult.objects.filter(pk=row.pk).update(started_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    assert tasks.requeue_deliveries.call()["requeued"] == 1
+    row = DBTaskResult.objects.get()
+    assert row.status == "READY" and row.args_kwargs["kwargs"] == {"attempt": 1}
+    DBTaskResult.objects.update(status="FAILED", finished_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1), args_kwargs={"args": [account.pk, body.decode()], "kwargs": {"attempt": tasks.MAX_ATTEMPTS}})
+    assert tasks.requeue_deliveries.call() == {"requeued": 0, "quarantined": 1}
+    assert Quarantine.objects.get().payload == body.decode()
+    assert not DBTaskResult.objects.exists()
+
+
+def test_a_push_whose_answer_was_lost_is_retried_with_the_same_key_and_counts_once(cast, fake, account):
+    deliver(fake, account, [fake.text_event(USER, "hi")])
+    fake.expire_reply_tokens()
+    reply = inbox_actions.do_reply(Message.objects.get(channel_account=account).conversation, author=cast.agent, text="お待たせしました")
+    outbox = Outbox.objects.get(message=reply)
+    fake.lose_responses = 1
+    assert deliver_outbox.call(outbox.pk) == "retrying"
+    Outbox.objects.filter(pk=outbox.pk).update(next_attempt_at=dt.datetime.now(dt.UTC))
+    deliver_outbox.call(outbox.pk)
+    reply.refresh_from_db()
+    assert reply.delivery == Delivery.SENT and len(fake.sent) == 1
+    assert fake.sent[0]["retry_key"] == str(outbound.uuid.uuid5(outbound.RETRY_KEY_NAMESPACE, outbox.idempotency_key))
