@@ -197,6 +197,8 @@ PERIODIC_TASKS = [
     "madoguchi.connectors.tasks.send_health_alerts",
     "madoguchi.webhooks.tasks.requeue_due_webhooks",
     "madoguchi.connectors.x.tasks.poll_mentions",
+    "madoguchi.connectors.x.tasks.listen",
+    "madoguchi.connectors.line.tasks.requeue_deliveries",
     "madoguchi.connectors.mastodon.tasks.poll_accounts",
     "madoguchi.connectors.facebook.tasks.check_tokens",
     "madoguchi.connectors.email.tasks.poll_mailboxes",
