@@ -289,7 +289,8 @@ def do_poll_notifications(account: ChannelAccount, *, client: BlueskyClient | No
                 _save(
                     account,
                     key,
-                    since_at=new_at.isoformat() if new_at else dt.datetime.now(dt.UTC).isoformat(),
+                    # Nothing at all yet: everything that comes later is new (no clock to trust).
+                    since_at=(new_at or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).isoformat(),
                     since_uris=new_uris,
                     next_cursor=None,
                     pending_at=None,

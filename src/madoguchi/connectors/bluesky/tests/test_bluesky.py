@@ -470,3 +470,12 @@ def test_a_retried_direct_message_is_not_sent_twice(fake, account):
     second = outbound.adapter.send(fresh(account), message)
     assert first.external_id == second.external_id
     assert [m["text"] for m in fake.convos[convo]["messages"]] == ["hello", "確認します"]
+
+
+def test_a_jetstream_run_is_bounded_and_queues_the_next_one(fake, jetstream, account, rules):
+    health.update_config(account, lambda c: c.update(listen_jetstream=True, run_seconds=0.3, jetstream_url=jetstream.url))
+    result = tasks.listen_jetstream.call(account.pk)
+    assert result["connections"] == 1
+    state = fresh(account).config["jetstream"]
+    assert "lease_until" not in state and state["queued_at"] > time.time() - 60  # the next run is queued
+    assert tasks.poll.call()["jetstream_queued"] == 0  # and the clock does not queue a second one
