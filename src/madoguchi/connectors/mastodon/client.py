@@ -143,6 +143,9 @@ class Status(BaseModel):
     uri: str = ""
     spoiler_text: str = ""
     content: str = ""
+    replies_count: int = 0
+    reblogs_count: int = 0
+    favourites_count: int = 0
     account: Account
     mentions: list[Mention] = Field(default_factory=list)
     tags: list[Tag] = Field(default_factory=list)

@@ -262,10 +262,10 @@ class FakeMastodon(ThreadingHTTPServer):
         with self.stream_lock:
             with self.lock:
                 listeners, self.listeners = self.listeners, []
+            if then is not None:  # before the clients can notice the drop
+                then()
             for _, target in listeners:
                 target.put(None)
-            if then is not None:
-                then()
 
     def wait_for_streams(self, count: int, timeout: float = 10.0) -> bool:
         """Block until `count` stream connections were opened in total."""

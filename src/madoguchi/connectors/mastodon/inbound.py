@@ -162,6 +162,10 @@ def status_item(status: Status, raw: dict[str, Any] | None = None, *, route: str
             "visibility": status.visibility,
             "acct": status.account.acct,
             "bot": status.account.bot,
+            # engagement, under the names listening's triage reads
+            "likes": status.favourites_count,
+            "reposts": status.reblogs_count,
+            "replies": status.replies_count,
         },
     )
 

@@ -102,6 +102,7 @@ def test_a_documented_notifications_page_becomes_items_and_events():
     assert (public.author.handle, public.author.display_name, public.author.followers) == ("yui@mstdn.jp", "佐藤 結衣", 1234)
     assert public.language == "ja" and public.url == "https://mstdn.jp/@yui/113500000000000080"
     assert public.raw["visibility"] == "unlisted" and public.raw["acct"] == "yui@mstdn.jp"
+    assert public.raw["bot"] is False and (public.raw["likes"], public.raw["reposts"]) == (0, 0)
     assert isinstance(dm, InboundItem) and not dm.public and dm.thread_id == "dm:555001"
     assert dm.text == "@acme my order number is 1234, the parcel never came.\nCan you check?" and dm.language == "en"
     assert isinstance(favourite, InboundEvent) and (favourite.kind, favourite.emoji, favourite.target_external_id) == ("reaction", "⭐", "113500000000000090")
@@ -164,6 +165,7 @@ def test_documented_hashtag_and_search_statuses_become_stream_items(account):
     post = Post.objects.get(channel_account=account, external_id="109348699525106378")
     assert post.conversation_id is None and post.text.startswith("My new #acme kettle")
     assert post.identity.followers == 2307 and post.language == "en"
+    assert post.raw["visibility"] == "public" and post.influence > 0  # followers count for triage
 
 
 # --- receiving by polling ------------------------------------------------------------------------
