@@ -12,10 +12,12 @@ CSRF check would refuse every embedded submission. The signed token in each rend
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from django.core.cache import cache as django_cache
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template import engines
@@ -33,6 +35,26 @@ from madoguchi.connectors.webform.forms import HONEYPOT, TOKEN, ContactForm, cat
 
 _TEMPLATES = Path(__file__).parent / "templates"
 LANGS = ("ja", "en")
+DEFAULT_PER_IP_PER_HOUR = 30
+
+
+def within_rate(account: ChannelAccount, request: HttpRequest) -> bool:
+    """Count a submission from this address in this hour; False over `config["max_per_ip_per_hour"]`.
+
+    A person sends a handful of forms a day; a flood from one address is refused with 429 before
+    anything is parsed or stored.
+    """
+    limit = int(account.config.get("max_per_ip_per_hour", DEFAULT_PER_IP_PER_HOUR))
+    if limit <= 0:
+        return True
+    key = f"webform:rate:{account.pk}:{request.META.get('REMOTE_ADDR', '')}:{int(time.time() // 3600)}"
+    django_cache.add(key, 0, timeout=2 * 3600)
+    try:
+        count = django_cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        django_cache.set(key, 1, timeout=2 * 3600)
+        count = 1
+    return count <= limit
 
 
 @cache
@@ -99,6 +121,8 @@ def _form_page(request: HttpRequest, brand_id: int, *, embed: bool) -> HttpRespo
             return render_here(
                 request, page, {**context, "form": form, "token": inbound.new_token(account)}
             )
+        if not within_rate(account, request):
+            return render_here(request, page, {**context, "limited": True}, status=429)
         form = ContactForm(account, lang, request.POST, request.FILES)
         if not form.is_valid():
             if form.header_injection():

@@ -7,6 +7,7 @@ from email import message_from_bytes, policy
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import translation
@@ -34,6 +35,7 @@ CATEGORIES = [
 
 @pytest.fixture
 def form(cast) -> ChannelAccount:
+    cache.clear()  # the per-address submission counts of earlier tests
     return ChannelAccount.objects.create(
         workspace=cast.ws,
         brand=cast.brand,
@@ -360,3 +362,16 @@ def test_a_bounce_of_our_answer_marks_it_failed(
     assert email_inbound.receive(mailbox, dsn).result == "bounce"
     reply.refresh_from_db()
     assert reply.delivery == Delivery.FAILED and "5.1.1" in reply.delivery_error
+
+
+def test_a_flood_from_one_address_is_refused_with_429(cast, form) -> None:
+    form.config["max_per_ip_per_hour"] = 2
+    form.save()
+    codes = [
+        FormVisitor(cast.brand.pk, lang="en").submit(category="Billing").status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 200, 429]
+    assert Message.objects.filter(channel_account=form).count() == 2
+    page = FormVisitor(cast.brand.pk, lang="en").submit(category="Billing").content.decode()
+    assert "Too many messages" in page
