@@ -345,7 +345,8 @@ class BlueskyClient:
         try:
             return self._raw(method, nsid, self.access_token(), **kwargs)
         except XRPCError as exc:
-            if exc.error not in {"ExpiredToken", "InvalidToken"}:
+            # "Bad token scope": the app password lacks a privilege (DMs); a refresh cannot help.
+            if exc.error not in {"ExpiredToken", "InvalidToken"} or "scope" in exc.message.lower():
                 raise
         self.refresh()
         try:

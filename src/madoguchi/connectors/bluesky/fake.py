@@ -105,6 +105,7 @@ class FakeBluesky(ThreadingHTTPServer):
         self.convos: dict[str, dict[str, Any]] = {}  # id -> {id, rev, members, messages}
         self.chat_logs: list[dict[str, Any]] = []  # the brand's chat log, oldest first
         self.chat_proxies: list[str] = []  # the atproto-proxy header of every chat call
+        self.dm_allowed = True  # False: an app password made without access to direct messages
         self.lock = threading.Lock()
         self._clock = itertools.count(int(time.time() * 1_000_000))
         self._seq = itertools.count(1)
@@ -407,7 +408,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(501, "MethodNotImplemented", "Method Not Implemented")
             return
         window = self._prelude(nsid, "chat" if nsid.startswith("chat.") else "read")
-        if window is not None:
+        if window is not None and nsid.startswith("chat.") and not self.server.dm_allowed:
+            self._error(400, "InvalidToken", "Bad token scope", window)
+        elif window is not None:
             handler(query, window)
 
     def _notifications(self, query: dict[str, list[str]], window: Window) -> None:

@@ -402,6 +402,9 @@ def _poll_failed(account: ChannelAccount, key: str, exc: XRPCError) -> str:
     if isinstance(exc, AuthRefused):
         health.do_record_channel_error(account, f"Bluesky refused the account's credentials ({exc.error}): {exc.message}", disconnected=True)
         return "disconnected"
+    if "scope" in exc.message.lower():
+        health.do_record_channel_error(account, "Bluesky: the app password does not allow direct messages; create one with access to direct messages")
+        return "no access to direct messages"
     if exc.status == 429:
         wait = RateLimit(exc.rate.limit, 0, exc.rate.reset).wait_seconds() or 60.0
         _save(account, key, wait_until=time.time() + wait)

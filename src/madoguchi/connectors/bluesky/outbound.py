@@ -125,6 +125,8 @@ def _failure(account: ChannelAccount, exc: XRPCError, endpoint: str) -> Exceptio
         return TemporaryError(str(exc), retry_after=used_up.wait_seconds() or 60.0)
     if exc.status == 0 or exc.status >= 500:
         return TemporaryError(str(exc))
+    if "scope" in exc.message.lower():
+        return PermanentError("Bluesky: the app password does not allow direct messages; create one with access to direct messages")
     if exc.error in {"NotFound", "RecordNotFound"}:
         return PermanentError("Bluesky refused the reply: the post being answered was deleted")
     if exc.error == "BlockedByActor" or "block" in exc.message.lower():

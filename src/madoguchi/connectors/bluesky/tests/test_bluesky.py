@@ -479,3 +479,11 @@ def test_a_jetstream_run_is_bounded_and_queues_the_next_one(fake, jetstream, acc
     state = fresh(account).config["jetstream"]
     assert "lease_until" not in state and state["queued_at"] > time.time() - 60  # the next run is queued
     assert tasks.poll.call()["jetstream_queued"] == 0  # and the clock does not queue a second one
+
+
+def test_an_app_password_without_dm_access_degrades_but_does_not_disconnect(fake, account):
+    fake.dm_allowed = False
+    assert inbound.do_poll_dms(fresh(account), force=True)["error"] == "no access to direct messages"
+    account = fresh(account)
+    assert health.channel_state(account) == "degraded" and "direct messages" in account.last_error
+    assert fake.refreshes == 0 and len(fake.logins) == 1
