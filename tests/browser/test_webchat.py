@@ -88,6 +88,7 @@ def test_visitor_and_agent_chat_live_both_ways(chromium: Browser, server: Server
         mine = panel.locator(".msg.me").last
         expect(mine).to_contain_text("roaming")
         expect(mine.locator(".mark")).to_have_text("Sent")
+        assert mine.evaluate("m => getComputedStyle(m).color") != "rgb(255, 0, 0)", "host page CSS reached the widget"
 
         agent = open_page("inbox/")
         expect(agent.locator("#live-dot.on")).to_be_visible()

@@ -271,3 +271,19 @@ def test_demo_visitors_write_through_the_widget(cast):
     assert first.message.conversation.thread_key == "vdemo-u-sato"
     reply = _reply(first.message.conversation, cast.agent, "確認します")
     assert reply.outbox.status == "pending" or Message.objects.get(pk=reply.pk).delivery == "sent"
+
+
+def test_the_try_it_page_embeds_the_widget_for_the_team_only(cast, widget, widget_b, client_for):
+    page = client_for(cast.agent).get(f"/connectors/webchat/{widget.pk}/try/?lang=ja")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-key="wk_acme_test_key_000001"' in html and '<html lang="ja">' in html
+    assert client_for(cast.agent).get(f"/connectors/webchat/{widget_b.pk}/try/").status_code == 404
+    assert Client().get(f"/connectors/webchat/{widget.pk}/try/").status_code == 302  # to the login
+    # The page is on the helpdesk's own origin: browsers send no Origin on a same-origin GET.
+    url = API.format(key=widget.config["widget_key"], path="config/")
+    assert Client().get(url, HTTP_SEC_FETCH_SITE="same-origin").status_code == 403
+    widget.config["allowed_origins"].append("http://testserver")
+    widget.save()
+    assert Client().get(url, HTTP_SEC_FETCH_SITE="same-origin").status_code == 200
+    assert Client().get(url, HTTP_SEC_FETCH_SITE="cross-site").status_code == 403

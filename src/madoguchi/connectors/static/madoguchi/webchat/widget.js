@@ -159,7 +159,7 @@
   // --- messages ----------------------------------------------------------------------------------
   function fmtTime(iso) {
     var d = new Date(iso);
-    return d.toLocaleTimeString(lang === "ja" ? "ja-JP" : "en", { hour: "2-digit", minute: "2-digit" });
+    return d.toLocaleTimeString(lang === "ja" ? "ja-JP" : "en", { hour: "numeric", minute: "2-digit" });
   }
   function render(m) {
     var li = el("li", "msg " + (m.direction === "out" ? "team" : "me"));
