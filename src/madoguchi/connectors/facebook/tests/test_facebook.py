@@ -137,8 +137,7 @@ def test_the_documented_feed_delivery_becomes_comments_posts_and_events(account,
 
 
 def test_the_documented_messenger_delivery_keeps_messages_images_reactions_edits_and_reads(account, fake):
-    fake.add_media("broken-box.jpg?_nc_cat=1&oh=00_AfD&oe=6745A0B1", b"\xff\xd8\xff\xe0photo", "image/jpeg")
-    fake.media["broken-box.jpg"] = (b"\xff\xd8\xff\xe0photo", "image/jpeg")
+    fake.add_media("broken-box.jpg", b"\xff\xd8\xff\xe0photo", "image/jpeg")  # the CDN URL's query is ignored
     body = fixture_body("messenger.json", fake)
     assert post(account, body, graph.sign(fake.app_secret, body)).status_code == 200
     counts = run_queued()[0]

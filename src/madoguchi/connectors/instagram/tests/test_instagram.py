@@ -138,6 +138,18 @@ def test_a_mention_in_a_comment_is_fetched_and_answered_through_the_mentions_edg
     assert fake.replies[-1] == {**fake.replies[-1], "edge": "mentions", "to": message.external_id, "media_id": media["id"]}
 
 
+def test_the_documented_mention_notification_is_completed_from_the_graph_api(account, fake):
+    """The webhook carries only ids; the text and author come from mentioned_comment."""
+    fake.posts["17918195224117851"] = {"id": "17918195224117851", "media_product_type": "FEED", "permalink": "https://www.instagram.com/p/DAbCdEf/"}
+    fake.comments["17894227972186120"] = {"id": "17894227972186120", "text": "@acme_support 返金はいつですか", "username": "kenbrand", "from": {"id": KEN, "username": "kenbrand"}, "timestamp": "2026-11-23T08:28:20+0000", "media": {"id": "17918195224117851", "permalink": "https://www.instagram.com/p/DAbCdEf/"}, "parent": "17918195224117851"}
+    body = (FIXTURES / "mention.json").read_bytes()
+    assert post(account, body, graph.sign(fake.app_secret, body)).status_code == 200
+    assert run_queued()[0]["created"] == 1
+    message = Message.objects.get(external_id="17894227972186120")
+    assert message.text == "@acme_support 返金はいつですか" and message.identity.external_id == KEN
+    assert message.raw["mention"] and message.raw["media_id"] == "17918195224117851"
+
+
 def test_a_caption_mention_arrives_but_is_not_answered_by_api(account, fake):
     deliver(fake, account, fake.ig_changes("mentions", fake.ig_caption_mention("kenbrand", "Loving my @acme_support bag")))
     message = Message.objects.get(channel_account=account)
