@@ -65,8 +65,12 @@ TIERS = {
 
 
 def listening_mode(account: ChannelAccount) -> str:
-    """"stream", "search" or "" (no keyword listening on this account)."""
-    mode = str((account.config or {}).get("listening") or "")
+    """"stream", "search" or "" (no keyword listening on this account). An account set to stream
+    on a plan without the filtered stream searches instead."""
+    config = account.config or {}
+    mode = str(config.get("listening") or "")
+    if mode == "stream" and not TIERS.get(str(config.get("tier") or "pro"), TIERS["pro"]).stream:
+        return "search"
     return mode if mode in {"stream", "search"} else ""
 
 

@@ -165,6 +165,8 @@ def test_stream_posts_are_captured_and_mentions_open_conversations(cast, fake, a
 def test_a_disconnect_and_a_stall_are_followed_by_a_reconnect(cast, fake, account):
     rule(cast, "shipping", any_of=["配送"])
     rules.do_sync_rules(fresh(account))
+    account.config["stream_stall_seconds"] = 0.5
+    account.save()
     fake.keepalive_seconds = 5  # so a stall is noticed by the missing keep-alives
     fake.stall_seconds = 3
     fake.stream_script("disconnect")
@@ -173,7 +175,7 @@ def test_a_disconnect_and_a_stall_are_followed_by_a_reconnect(cast, fake, accoun
     second = fake.post("222", "配送 2")
     fake.stream_script("operational")
     third = fake.post("222", "配送 3")
-    counts = stream.do_run_stream(fresh(account), seconds=3.5)
+    counts = stream.do_run_stream(fresh(account), seconds=2.5)
     assert counts["connects"] >= 4 and counts["disconnects"] >= 3, counts
     assert Post.objects.filter(external_id__in=[first["id"], second["id"], third["id"]]).count() == 3
 
@@ -230,6 +232,11 @@ def test_the_clock_queues_one_bounded_stream_run_and_syncs_rules(cast, fake, acc
 
 
 # --- recent search -----------------------------------------------------------------------------
+
+
+def test_an_account_set_to_stream_on_a_plan_without_it_searches(cast, fake):
+    account = make_account(cast, fake, listening="stream", tier="basic")
+    assert rules.listening_mode(account) == "search" and rules.tier_of(account).rule_length == 512
 
 
 def test_search_polling_uses_the_same_rules_with_cursors(cast, fake):
