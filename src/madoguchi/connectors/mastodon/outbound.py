@@ -140,13 +140,14 @@ class MastodonAdapter:
         return max_characters(account)
 
 
-def _visibility_label(visibility: str) -> str:
-    return {
-        "public": _("public"),
-        "unlisted": _("quiet public (not on public timelines)"),
-        "private": _("followers only"),
-        "direct": _("mentioned people only (a direct message)"),
-    }.get(visibility, visibility)
+def _visibility_sentence(visibility: str, acct: str) -> str:
+    sentences = {
+        "public": _("Mastodon: this reply to %(acct)s will be public."),
+        "unlisted": _("Mastodon: this reply to %(acct)s will be quiet public (kept off the public timelines)."),
+        "private": _("Mastodon: this reply to %(acct)s will be seen by the account's followers and the people mentioned."),
+        "direct": _("Mastodon: this reply to %(acct)s will be a direct message, seen only by the people mentioned."),
+    }
+    return sentences.get(visibility, sentences["public"]) % {"acct": acct}
 
 
 def composer_notice_for(conversation: Conversation) -> str:
@@ -154,7 +155,7 @@ def composer_notice_for(conversation: Conversation) -> str:
     from madoguchi.inbox.models import Message
 
     last = (
-        Message.objects.filter(conversation=conversation, direction="in", external_id__isnull=False)
+        Message.objects.filter(conversation=conversation, direction="in")  # the one do_reply answers
         .only("raw", "public")
         .order_by("-created_at", "-id")
         .first()
@@ -168,11 +169,8 @@ def composer_notice_for(conversation: Conversation) -> str:
     elif visibility not in KEPT_VISIBILITY:
         visibility = "unlisted"
     account = conversation.channel_account
-    return _("Mastodon: the reply to %(acct)s will be %(visibility)s; each link counts as %(url_length)s characters.") % {
-        "acct": "@" + str(raw.get("acct") or "?"),
-        "visibility": _visibility_label(visibility),
-        "url_length": _url_length(account),
-    }
+    links = _("Each link counts as %(url_length)s characters.") % {"url_length": _url_length(account)}
+    return " ".join([_visibility_sentence(visibility, "@" + str(raw.get("acct") or "?")), links])
 
 
 def _acct_of(account: ChannelAccount, external_id: str) -> str:

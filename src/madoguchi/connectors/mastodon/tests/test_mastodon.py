@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.urls import reverse
 
 from madoguchi.connectors import health
 from madoguchi.connectors.base import (
@@ -396,6 +397,14 @@ def test_the_composer_says_who_will_see_the_reply(fake, account):
     assert "@yui@mstdn.jp" in unlisted_hint.notice and "quiet public" in unlisted_hint.notice and "23" in unlisted_hint.notice
     assert "@ken@fosstodon.org" in direct_hint.notice and "direct message" in direct_hint.notice
     assert direct_hint.max_length == 500 and not direct_hint.weighted
+
+
+def test_the_conversation_page_shows_the_notice_and_the_limit(cast, client_for, fake, account):
+    dm = mention(fake, fake.ken, "secret", visibility="direct")
+    poll(account)
+    conversation = Message.objects.get(external_id=dm["id"]).conversation
+    page = client_for(cast.admin).get(reverse("inbox:conversation", args=[conversation.pk])).content.decode()
+    assert 'id="channel-notice"' in page and "@ken@fosstodon.org" in page and 'data-max="500"' in page
 
 
 def test_a_retried_send_never_posts_twice(fake, account):
