@@ -1,10 +1,15 @@
 """Background work of the Mastodon connector.
 
 The worker's clock runs `poll_accounts` every few seconds. For each active Mastodon account it
-either queues a bounded streaming session (`config["streaming"]`, the default: the session polls
-from the cursors first, then streams for `config["stream_seconds"]` and returns) when none is
-running, or polls notifications when streaming is off; keyword searches are polled on their own,
-slower schedule (`config["search_poll_seconds"]`) in both cases, since Mastodon streams hashtags only.
+polls notifications from the cursor every `config["poll_seconds"]` (60 s by default: a mention
+arrives within a minute, and 300 calls per 5 minutes leave plenty for replies), plus the
+listening hashtags' timelines and keyword searches every `config["search_poll_seconds"]`.
+
+Streaming is opt-in (`config["streaming"] = true`), as IMAP IDLE is for mail: a streaming session
+holds a worker for `config["stream_seconds"]` (240 s by default), which a deployment with a single
+worker cannot spare. With it on, the clock queues one bounded session at a time (`stream_account`),
+which catches up from the cursors, then streams notifications and hashtags until it ends; keyword
+searches are still polled, since Mastodon streams hashtags only.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ def poll_accounts() -> dict[str, int]:
             continue
         # A refused token is retried by the (spaced) poll only, until a person fixes it.
         disconnected = (config.get("health") or {}).get("state") == "disconnected"
-        streaming = bool(config.get("streaming", True)) and not disconnected
+        streaming = bool(config.get("streaming", False)) and not disconnected
         try:
             if streaming:
                 if _streaming_due(account, now):

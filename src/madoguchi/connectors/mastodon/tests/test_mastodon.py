@@ -467,8 +467,7 @@ def test_an_invalid_token_on_send_fails_and_disconnects(fake, account):
 
 
 def test_the_clock_polls_when_streaming_is_off_and_queues_a_session_otherwise(fake, account):
-    mention(fake, fake.yui, "hi")
-    ChannelAccount.objects.filter(pk=account.pk).update(config={**account.config, "streaming": False})
+    mention(fake, fake.yui, "hi")  # streaming is opt-in: polling by default
     assert tasks.poll_accounts.call()["polled"] == 1
     assert tasks.poll_accounts.call()["polled"] == 0  # next poll in config["poll_seconds"]
     assert Message.objects.filter(channel_account=account).count() == 1
