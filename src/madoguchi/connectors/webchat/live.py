@@ -83,6 +83,13 @@ class VisitorFilter:
             return []
         return [_sse(event_id, "message", queries.message_payload(message, self.visitor))]
 
+    def load_in_thread(self) -> None:
+        close_old_connections()
+        try:
+            self.load()
+        finally:
+            close_old_connections()
+
     def translate_all(self, events: list[dict[str, Any]]) -> list[str]:
         close_old_connections()
         try:
@@ -112,7 +119,7 @@ async def visitor_stream(account: ChannelAccount, visitor: Visitor, last_event_i
     flt = VisitorFilter(account, visitor)
     run = sync_to_async
     try:
-        await run(flt.load, thread_sensitive=False)()
+        await run(flt.load_in_thread, thread_sensitive=False)()
         yield "retry: 2000\n\n"
         if last_event_id.isdigit():
             for chunk in await run(flt.missed, thread_sensitive=False)(int(last_event_id)):

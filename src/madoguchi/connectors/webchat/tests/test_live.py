@@ -7,6 +7,7 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 
 from madoguchi.connectors.webchat import live
 from madoguchi.connectors.webchat.widget import access_visitor
@@ -15,6 +16,14 @@ from madoguchi.inbox import live as inbox_live
 from madoguchi.inbox.events import publish
 from madoguchi.inbox.models import Conversation
 from madoguchi.inbox.tasks import deliver_outbox
+
+
+def _publish(*args: object, **data: object) -> None:
+    """Publish from the stream's event loop (another thread), leaving no connection behind."""
+    try:
+        publish(*args, **data)  # type: ignore[arg-type]
+    finally:
+        connection.close()
 
 
 def _events(chunks: list[str]) -> list[tuple[str, dict]]:
@@ -59,9 +68,9 @@ def test_the_visitor_gets_own_messages_replies_and_agent_typing_only(cast, widge
         stream = live.visitor_stream(widget, visitor, "0").__aiter__()
         try:
             replayed = await _read(stream, until=2)
-            await sync_to_async(publish)(cast.ws.pk, "presence", conv_a.pk, user=cast.agent.pk, name="Kenta", state="typing")
-            await sync_to_async(publish)(cast.ws.pk, "presence", conv_b.pk, user=cast.agent.pk, name="Kenta", state="typing")
-            await sync_to_async(publish)(cast.ws.pk, "presence", conv_a.pk, user=cast.agent.pk, name="Kenta", state="viewing")
+            await sync_to_async(_publish)(cast.ws.pk, "presence", conv_a.pk, user=cast.agent.pk, name="Kenta", state="typing")
+            await sync_to_async(_publish)(cast.ws.pk, "presence", conv_b.pk, user=cast.agent.pk, name="Kenta", state="typing")
+            await sync_to_async(_publish)(cast.ws.pk, "presence", conv_a.pk, user=cast.agent.pk, name="Kenta", state="viewing")
             live_chunks = await _read(stream, until=2)
         finally:
             await stream.aclose()
