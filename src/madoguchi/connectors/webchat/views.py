@@ -6,6 +6,17 @@ cookie or CSRF token exists, so its endpoints are csrf_exempt. They never read a
 cookie: a request acts only for the visitor whose signed token it carries in the
 X-Madoguchi-Visitor header (a header a third-party page cannot make a browser add on its own),
 and only from an allowed Origin. That is the protection CSRF tokens give to cookie sessions.
+
+Browser rules this relies on:
+- Origin is sent on every CORS request, and omitted on same-origin GET/HEAD
+  (https://fetch.spec.whatwg.org/#origin-header); Sec-Fetch-Site says "same-origin" then
+  (https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Sec-Fetch-Site).
+- A custom request header makes the browser ask first with an OPTIONS preflight, and it only
+  exposes a response whose Access-Control-Allow-Origin names the page's origin
+  (https://developer.mozilla.org/en-US/docs/Web/HTTP/CORS).
+- EventSource cannot send request headers (its init dictionary only has withCredentials:
+  https://html.spec.whatwg.org/multipage/server-sent-events.html#the-eventsource-interface),
+  so the widget reads the same text/event-stream format with fetch() and a stream reader.
 """
 
 from __future__ import annotations
