@@ -31,8 +31,10 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 class LineAPIError(Exception):
     """The LINE Platform answered with an error status (or could not be reached: status 0)."""
 
-    def __init__(self, status: int, message: str, headers: httpx.Headers | None = None):
+    def __init__(self, status: int, message: str, headers: httpx.Headers | None = None, *, timed_out: bool = False):
         super().__init__(f"LINE API {status}: {message}" if status else f"LINE API unreachable: {message}")
+        # The request may have reached LINE (a read timeout, a dropped connection): it may have acted.
+        self.timed_out = timed_out
         self.status = status
         self.message = message
         self.headers = headers or httpx.Headers()
@@ -87,7 +89,8 @@ class LineClient:
         try:
             response = self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            raise LineAPIError(0, f"{type(exc).__name__}: {exc}") from exc
+            unsure = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            raise LineAPIError(0, f"{type(exc).__name__}: {exc}", timed_out=unsure) from exc
         if response.status_code >= 400:
             try:
                 message = str(response.json().get("message", ""))

@@ -71,7 +71,7 @@ class FakeLine(ThreadingHTTPServer):
         self.sent: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
         self.failures: deque[Failure] = deque()
-        self.lose_responses = 0  # the next N accepted pushes lose their response (a timeout)
+        self.lose_responses = 0  # the next N accepted replies/pushes lose their response (a timeout)
         self.lock = threading.Lock()
         self._ids = itertools.count(int(time.time()) * 1000)
         self._thread: threading.Thread | None = None
@@ -200,6 +200,16 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
+    def _lose(self) -> bool:
+        """Delivered, but the answer never reaches the caller (when `lose_responses` says so)."""
+        with self.server.lock:
+            lose = self.server.lose_responses > 0
+            self.server.lose_responses -= lose
+        if lose:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        return lose
+
     def _json(self) -> dict[str, Any] | None:
         raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         try:
@@ -256,6 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, {"message": "Invalid reply token"})
                 return
             self.server.sent.append({"endpoint": "reply", "replyToken": token, "messages": body["messages"], "ids": sent})
+            if self._lose():
+                return
             self._send(200, {"sentMessages": sent})
         elif self.path == "/v2/bot/message/push":
             key = self.headers.get("X-Line-Retry-Key")
@@ -273,12 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(409, {"message": "The retry key is already accepted"}, headers={"x-line-accepted-request-id": accepted})
                     return
             self.server.sent.append({"endpoint": "push", "to": body.get("to"), "messages": body["messages"], "ids": sent, "retry_key": key})
-            with self.server.lock:
-                lose = self.server.lose_responses > 0
-                self.server.lose_responses -= lose
-            if lose:  # accepted and delivered, but the answer never reaches the caller
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
+            if self._lose():
                 return
             self._send(200, {"sentMessages": sent})
         else:

@@ -12,14 +12,22 @@ Documentation (November 2026):
   token, 403 not allowed, 429 rate or monthly limit, 5xx).
 - Text messages hold at most 5,000 characters:
   https://developers.line.biz/en/reference/messaging-api/#text-message
+- Retries never send twice. A push carries `X-Line-Retry-Key` = uuid5 of the outbox
+  idempotency key, so a retry LINE already accepted gets 409, which is success. The reply
+  endpoint takes no retry key, but its token is single-use and only ours: when a reply's outcome
+  is unknown (the response timed out or the connection dropped after sending), the outbox key is
+  kept in `config["line_replying"]`, and on the retry an "Invalid reply token" (or a token that
+  has since expired) means our first request spent it, so the message counts as sent instead of
+  being pushed a second time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from django.utils import timezone
 
@@ -102,6 +110,27 @@ def _external_id(response: SendResponse, fallback: str) -> str:
     return response.sentMessages[0].id if response.sentMessages else fallback
 
 
+def _replying(account: ChannelAccount) -> dict[str, Any]:
+    return dict((account.config or {}).get("line_replying") or {})
+
+
+def _mark_replying(account: ChannelAccount, key: str) -> None:
+    now = time.time()
+
+    def mark(config: dict[str, Any]) -> None:
+        # A reply token lives a minute: older marks can no longer matter.
+        kept = {k: v for k, v in (config.get("line_replying") or {}).items() if now - float(v) < 86400}
+        kept[key] = now
+        config["line_replying"] = kept
+
+    health.update_config(account, mark)
+
+
+def _clear_replying(account: ChannelAccount, key: str) -> None:
+    if key in _replying(account):
+        health.update_config(account, lambda config: (config.get("line_replying") or {}).pop(key, None))
+
+
 class LineAdapter:
     kind: ClassVar[str] = "line"
 
@@ -115,17 +144,33 @@ class LineAdapter:
         if not to:
             raise PermanentError("LINE: no recipient for this conversation")
         messages = [{"type": "text", "text": text}]
+        key = message.idempotency_key
         with LineClient(account) as client:
             token = _reply_token(account, message.in_reply_to)
+            unsure = key in _replying(account)  # an earlier reply may have gone out unheard
+            if unsure and not token:
+                _clear_replying(account, key)
+                logger.info("LINE reply %s: the earlier try spent the token; counted as sent", key)
+                health.do_record_channel_ok(account, sent=True)
+                return SendResult(f"line-reply-{key}")
             if token:
+                _mark_replying(account, key)
                 try:
                     response = client.reply(token, messages)
-                    health.do_record_channel_ok(account, sent=True)
-                    return SendResult(_external_id(response, f"line-reply-{message.idempotency_key}"))
                 except LineAPIError as exc:
-                    if not (exc.status == 400 and "reply token" in exc.message.lower()):
+                    spent = exc.status == 400 and "reply token" in exc.message.lower()
+                    if not exc.timed_out:
+                        _clear_replying(account, key)
+                    if spent and unsure:
+                        health.do_record_channel_ok(account, sent=True)
+                        return SendResult(f"line-reply-{key}")
+                    if not spent:
                         raise _failure(account, exc) from exc
                     logger.info("LINE reply token no longer valid, pushing instead")
+                else:
+                    _clear_replying(account, key)
+                    health.do_record_channel_ok(account, sent=True)
+                    return SendResult(_external_id(response, f"line-reply-{key}"))
             retry_key = uuid.uuid5(RETRY_KEY_NAMESPACE, message.idempotency_key)
             try:
                 response = client.push(to, messages, retry_key)

@@ -235,7 +235,7 @@ def do_sync_rules(account: ChannelAccount, *, client: XClient | None = None, for
     if problems:
         health.do_record_channel_error(account, message)
     else:
-        health.do_record_channel_ok(account)
+        health.do_record_channel_ok(account, reconnect=False)  # the app token works; the user token is not proven
     return {**result, "rules": len(wanted.values), "problems": problems}
 
 

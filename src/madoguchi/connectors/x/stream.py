@@ -181,7 +181,7 @@ def _consume(account: ChannelAccount, client: XClient, counts: dict[str, Any], d
             if not healthy:  # data flows: the backoff starts over next time
                 healthy = True
                 _save(account, failures=None, kind=None, wait_until=None)
-                health.do_record_channel_ok(account, received=True)
+                health.do_record_channel_ok(account, received=True, reconnect=False)  # app token only
             if line is None:
                 counts["keepalives"] += 1
             elif "data" in line:

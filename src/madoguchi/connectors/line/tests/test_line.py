@@ -376,3 +376,17 @@ def test_a_push_whose_answer_was_lost_is_retried_with_the_same_key_and_counts_on
     reply.refresh_from_db()
     assert reply.delivery == Delivery.SENT and len(fake.sent) == 1
     assert fake.sent[0]["retry_key"] == str(outbound.uuid.uuid5(outbound.RETRY_KEY_NAMESPACE, outbox.idempotency_key))
+
+
+def test_a_reply_whose_answer_was_lost_is_not_pushed_again(cast, fake, account):
+    deliver(fake, account, [fake.text_event(USER, "hi")])
+    reply = inbox_actions.do_reply(Message.objects.get(channel_account=account).conversation, author=cast.agent, text="すぐ確認します")
+    outbox = Outbox.objects.get(message=reply)
+    fake.lose_responses = 1  # the free reply goes out, its answer is lost
+    assert deliver_outbox.call(outbox.pk) == "retrying"
+    Outbox.objects.filter(pk=outbox.pk).update(next_attempt_at=dt.datetime.now(dt.UTC))
+    deliver_outbox.call(outbox.pk)  # the token is spent: by our first try
+    reply.refresh_from_db()
+    assert reply.delivery == Delivery.SENT
+    assert [s["endpoint"] for s in fake.sent] == ["reply"]
+    assert not ChannelAccount.objects.get(pk=account.pk).config.get("line_replying")
