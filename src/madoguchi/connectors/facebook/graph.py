@@ -499,10 +499,12 @@ def messaging_event(
     sender = str((raw.get("sender") or {}).get("id", ""))
     created_at = when(raw.get("timestamp"))
     thread = f"dm:{sender}"
+    if sender == own_id:
+        return Messaging()  # our own messages echoed back, our own reactions and reads
     message = raw.get("message")
     if isinstance(message, dict):
         mid = str(message.get("mid", ""))
-        if message.get("is_echo") or sender == own_id or not mid:
+        if message.get("is_echo") or not mid:
             return Messaging()  # our own messages, echoed back
         if not message.get("is_deleted") and already_stored(account, mid):
             return Messaging(duplicate=True)

@@ -71,8 +71,8 @@ def feed_change(account: ChannelAccount, entry: dict[str, Any], value: dict[str,
     page_id = str(entry.get("id", ""))
     item, verb = str(value.get("item", "")), str(value.get("verb", ""))
     author = _from(value)
-    if author.external_id == page_id and item != "reaction":
-        return Messaging()  # our own posts and replies
+    if author.external_id == page_id:
+        return Messaging()  # our own posts, replies and reactions
     post_id = str(value.get("post_id", ""))
     changed_at = graph.when(entry.get("time")) or _seconds(value.get("created_time"))
     if item in {"reaction", "like"}:

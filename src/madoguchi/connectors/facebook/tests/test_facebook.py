@@ -259,6 +259,14 @@ def test_an_expired_token_disconnects_the_account_and_fails_the_reply(cast, acco
     assert health.channel_state(account) == "disconnected"
 
 
+def test_an_expired_token_is_noticed_on_arrival_and_the_message_still_kept(account, fake):
+    fake.expire_token()
+    deliver(fake, account, fake.messaging(fake.message(PSID, "返信がありません")))
+    assert Message.objects.get(channel_account=account).text == "返信がありません"
+    account.refresh_from_db()
+    assert health.channel_state(account) == "disconnected"
+
+
 def test_the_periodic_token_check_notices_an_expired_token_before_any_reply(account, fake):
     assert tasks.check_tokens.call() == {"checked": 1, "refused": 0}
     assert tasks.check_tokens.call() == {"checked": 0, "refused": 0}  # not due again yet
