@@ -114,3 +114,29 @@ def test_agent_inserts_a_suggested_article_into_the_reply(open_page, server: Ser
     help_page = page.context.new_page()
     help_page.goto(link)
     expect(help_page.get_by_role("heading", level=1)).to_have_text(delivery["title"])
+
+
+def test_agent_sees_a_similar_resolved_conversation_and_inserts_its_answer(open_page, server: Server):
+    """An answered and resolved conversation becomes a suggestion for the next customer asking the
+    same thing (the worker's clock indexes resolved conversations every few seconds)."""
+    n = next(_n)
+    first = server.customer_writes(f"ポイントの有効期限はいつまでですか？ 会員{n}", name=f"佐藤 花子 {n}", language="ja")
+    server.call("reply", conversation=first, email="agent1@demo.example", text="ポイントは付与された日から1年間有効です。")
+    page = open_page(f"inbox/c/{first}/")
+    page.set_default_timeout(SLOW)
+    page.locator("#resolve-form").get_by_role("button").click()
+    expect(page.locator("#status-badge")).to_have_text(re.compile("Resolved|解決"))
+
+    second = server.customer_writes("ポイントの有効期限を知りたいです", name=f"鈴木 一郎 {n}", language="ja")
+    page.goto(f"{server.url}inbox/c/{second}/")
+    earlier = page.locator("#kb-suggestions .kb-earlier li", has_text="ポイントは付与された日から1年間有効です。")
+    for _attempt in range(15):  # until the clock has indexed the resolved conversation
+        if earlier.count():
+            break
+        page.wait_for_timeout(2000)
+        page.reload()
+        page.locator("#kb-suggestions h3").last.wait_for()
+    expect(earlier).to_be_visible(timeout=SLOW)
+    reply = page.locator("#reply-text")
+    earlier.get_by_role("button", name="Insert answer").click()
+    expect(reply).to_have_value("ポイントは付与された日から1年間有効です。")

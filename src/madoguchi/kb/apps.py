@@ -16,9 +16,9 @@ class KbConfig(AppConfig):
     def ready(self) -> None:
         command = sys.argv[1] if len(sys.argv) > 1 else ""
         if command in _WARM_COMMANDS and os.environ.get("MADOGUCHI_KB_WARM", "1") != "0":
-            from madoguchi.kb.tasks import warm_indexes
+            from madoguchi.kb.tasks import warm_in_background
 
             # A few seconds after start, off the request path; a search meanwhile builds lazily.
-            timer = threading.Timer(2.0, warm_indexes)
+            timer = threading.Timer(2.0, warm_in_background)
             timer.daemon = True
             timer.start()

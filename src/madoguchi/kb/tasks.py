@@ -93,7 +93,6 @@ def run_periodic() -> dict[str, int]:
 def warm_indexes(max_workspaces: int = 50) -> None:
     """Load the embedder and build the in-memory indexes of the busiest workspaces, so the first
     search after a start does not wait for them (run in a background thread at start-up)."""
-    from django.db import close_old_connections
     from django.db.models import Count
 
     from madoguchi.kb import queries
@@ -109,5 +108,13 @@ def warm_indexes(max_workspaces: int = 50) -> None:
         queries.query_vector("warm")  # loads the model
     except Exception:
         logger.exception("kb: warming the search indexes failed (searches will build them)")
+
+
+def warm_in_background() -> None:
+    """`warm_indexes` in its own thread's database connection, closed afterwards."""
+    from django.db import connection
+
+    try:
+        warm_indexes()
     finally:
-        close_old_connections()
+        connection.close()

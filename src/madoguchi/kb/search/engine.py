@@ -89,6 +89,9 @@ class Params:
     body_b: float = 0.75
     # Character bigrams count this much relative to whole words (0 turns them off).
     bigram_weight: float = 0.3
+    # Bigrams found in more than this share of documents are skipped at query time: their idf
+    # is near zero, and their long postings were most of the ranking time at 10,000 articles.
+    bigram_max_df: float = 1.0
     # How far each standardized signal counts in the fusion.
     lexical_weight: float = 1.0
     dense_weight: float = 1.0
@@ -122,6 +125,7 @@ class SearchIndex:
         # Per-document additive score (in z-score units) learned from use: helpful votes and
         # agents inserting the article into replies (kb.queries.article_priors).
         self.priors: dict = {}
+        self._masks: dict[tuple, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -143,6 +147,7 @@ class SearchIndex:
         if lex is not None and lex.changed > max(50, len(lex.ids) // 5):
             self._lexical = None
         self._dense = None
+        self._masks = {}
 
     def remove(self, ids: list) -> None:
         lex = self._lexical
@@ -152,6 +157,7 @@ class SearchIndex:
             if lex is not None:
                 self._mask(lex, doc_id)
         self._dense = None
+        self._masks = {}
 
     @staticmethod
     def _mask(lex: _Lexical, doc_id) -> None:
@@ -187,6 +193,7 @@ class SearchIndex:
         for doc_id, vec in vectors.items():
             self._vectors[doc_id] = np.asarray(vec, dtype=np.float32)
         self._dense = None
+        self._masks = {}
 
     def coverage(self, doc_id, query_terms: set[str]) -> float:
         """The share of the query's words (analyser terms, not bigrams) found in the document:
@@ -240,6 +247,8 @@ class SearchIndex:
             posting = lex.postings.get(term)
             if posting is not None:
                 df = len(posting[0])  # masked slots still count until the next full build
+                if term[0] == "#" and df > self.params.bigram_max_df * n:
+                    continue
                 idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
                 weight = self.params.bigram_weight if term[0] == "#" else 1.0
                 scores[posting[0]] += weight * idf * posting[1] * (1 + 0.5 * (qtf - 1))
@@ -255,7 +264,10 @@ class SearchIndex:
             return [], np.zeros(0, dtype=np.float32)
         if query_vector is None:
             query_vector = self.embedder.embed([query], kind="query")[0]
-        return ids, matrix @ query_vector
+        # einsum, not `@`: a matrix-vector product through OpenBLAS starts its thread pool, and on
+        # a busy machine waiting for those threads took 15-30 ms where one core needs about 1 ms
+        # for 10,000 × 384 (bench/README.md, kb section).
+        return ids, np.einsum("ij,j->i", matrix, np.asarray(query_vector, dtype=np.float32))
 
     def search(
         self,
@@ -277,19 +289,29 @@ class SearchIndex:
             ids, scores = self.dense_scores(query, query_vector)
             if len(ids):
                 lists.append(("dense", ids, scores))
-        allowed = None
-        if lang:
-            allowed = {doc_id for doc_id, e in self._entries.items() if e.doc.lang in (lang, "")}
-        return self._fuse(lists, limit, allowed)
+        return self._fuse(lists, limit, lang)
 
-    def _fuse(self, lists: list[tuple[str, list, np.ndarray]], limit: int, allowed: set | None) -> list[Hit]:
+    def _lang_mask(self, ids: list, lang: str) -> np.ndarray:
+        """Which slots of a list hold documents in `lang` (or of no language), cached per list."""
+        key = (id(ids), len(ids), lang)
+        mask = self._masks.get(key)
+        if mask is None:
+            entries = self._entries
+            mask = np.fromiter(
+                (i is not None and i in entries and entries[i].doc.lang in (lang, "") for i in ids), dtype=bool, count=len(ids)
+            )
+            if len(self._masks) > 16:
+                self._masks.clear()
+            self._masks[key] = mask
+        return mask
+
+    def _fuse(self, lists: list[tuple[str, list, np.ndarray]], limit: int, lang: str = "") -> list[Hit]:
         p = self.params
         fused: dict = {}
         raw: dict[str, dict] = {}
         for name, ids, scores in lists:
-            if allowed is not None:
-                keep = np.fromiter((i in allowed for i in ids), dtype=bool, count=len(ids))
-                scores = np.where(keep, scores, -np.inf)
+            if lang:
+                scores = np.where(self._lang_mask(ids, lang), scores, -np.inf)
             k = min(p.candidates, len(ids))
             top = np.argpartition(-scores, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
             top = top[np.isfinite(scores[top])]

@@ -99,3 +99,31 @@ def test_adding_and_replacing_documents_updates_the_live_postings():
     assert 1 not in {h.id for h in index.search("返品したい商品", mode="lexical")}
     index.remove([6])
     assert index.search("ポイント", mode="lexical") == []
+
+
+def test_the_language_filter_follows_added_and_removed_documents():
+    index = SearchIndex(BigramEmbedder())
+    index.add(DOCS)
+    index.set_vectors(dict(zip([d.id for d in DOCS], BigramEmbedder().embed([d.title for d in DOCS]), strict=True)))
+    assert {h.id for h in index.search("delete account", lang="en")} <= {4, 5}
+    index.add([Doc(6, "Delete account (Japanese page)", "アカウント削除", "ja")])
+    assert 6 not in {h.id for h in index.search("delete account", lang="en")}
+    assert 6 in {h.id for h in index.search("delete account", lang="ja")}
+    index.remove([6])
+    assert 6 not in {h.id for h in index.search("delete account", lang="ja")}
+
+
+def test_priors_break_ties_but_do_not_bury_a_clear_match():
+    index = SearchIndex()
+    index.add(DOCS)
+    index.priors = {3: 0.2}
+    assert index.search("返品", mode="lexical")[0].id == 1  # lexical alone: raw scores, 1 is far ahead
+    index.priors = {1: -0.2, 3: 0.2}
+    assert index.search("返品したい商品", mode="lexical")[0].id == 1
+
+
+def test_word_coverage_is_the_share_of_query_words_in_a_document():
+    index = SearchIndex()
+    index.add(DOCS)
+    terms = set(analyze("返品の受付時間"))
+    assert index.coverage(3, terms) > index.coverage(2, terms) == 0.0

@@ -264,3 +264,29 @@ def test_no_tips_when_posting_is_off_or_for_another_workspaces_accounts(cast, x_
     actions.do_set_status(a, ArticleStatus.PUBLISHED, actor=cast.manager)
     assert not SocialPost.objects.exists()
     assert actions.social_accounts(a) == [x_account]
+
+
+# -- start-up ---------------------------------------------------------------------------------
+
+
+def test_warming_builds_the_indexes_before_the_first_search(cast):
+    actions.do_create_article(cast.ws, title="返品の方法", status=ArticleStatus.PUBLISHED)
+    resolved(cast, "領収書がほしい", "マイページから出せます。")
+    actions.do_index_resolved_conversations()
+    assert not queries._indexes
+    tasks.warm_indexes()
+    assert {("a", cast.ws.pk), ("c", cast.ws.pk)} <= set(queries._indexes)
+    index = queries._indexes[("a", cast.ws.pk)][1]
+    assert queries.search_index(cast.ws.pk) is index and index._lexical is not None  # postings built
+
+
+def test_query_embeddings_are_cached(cast, monkeypatch):
+    from madoguchi.text import embeddings
+
+    embedder = embeddings.get_embedder()
+    calls = []
+    original = embedder.embed
+    monkeypatch.setattr(embedder, "embed", lambda texts, kind="passage": calls.append(texts) or original(texts, kind))
+    queries.query_vector("返品したい")
+    queries.query_vector("返品したい")
+    assert calls == [["返品したい"]]
