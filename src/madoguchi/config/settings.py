@@ -191,6 +191,10 @@ TASKS = {
 }
 
 # Clock-driven tasks every worker runs every few seconds; each claims its rows atomically.
+# Outgoing webhooks to loopback/private addresses are refused (SSRF); tests and closed networks
+# that deliver to internal receivers turn this on.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("MADOGUCHI_WEBHOOK_ALLOW_PRIVATE", False)
+
 PERIODIC_TASKS = [
     "madoguchi.inbox.tasks.run_periodic",
     "madoguchi.kb.tasks.run_periodic",

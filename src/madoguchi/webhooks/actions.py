@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import secrets
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,12 +29,49 @@ class WebhookError(ValueError):
 
 
 def check_endpoint_url(url: str) -> str:
-    """An absolute http(s) URL, or WebhookError: no file:, gopher: or other schemes."""
+    """An absolute http(s) URL to a public address, or WebhookError: no file:, gopher: or other
+    schemes, and no loopback, private or link-local targets (they would let a workspace admin
+    probe the helpdesk's own network: cloud metadata at 169.254.169.254, databases, admin ports)."""
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 1000:
         raise WebhookError(_("The URL must be an absolute http:// or https:// address."))
+    _check_literal_address(parts.hostname)
     return url
+
+
+def _refuse_address(address: str) -> bool:
+    if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def _check_literal_address(host: str) -> None:
+    host = host.lower().rstrip(".")
+    named_local = host == "localhost" or host.endswith(".localhost")
+    if _refuse_address(host) or (named_local and not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS):
+        raise WebhookError(_("Webhooks cannot be sent to a loopback, private or link-local address."))
+
+
+def check_target_address(url: str) -> None:
+    """Before each delivery: every address the host resolves to must be public (a name that
+    pointed outside when the endpoint was saved may point inside now). WebhookError if not."""
+    host = urlsplit(url).hostname or ""
+    _check_literal_address(host)
+    if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
+        return
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return  # the POST will fail with the DNS error and be retried
+    if any(_refuse_address(str(info[4][0])) for info in infos):
+        raise WebhookError(_("Webhooks cannot be sent to a loopback, private or link-local address."))
 
 
 def check_events(events: list[str]) -> list[str]:

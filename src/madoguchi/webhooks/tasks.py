@@ -19,9 +19,12 @@ logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5.0
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The X-Madoguchi-Signature value: HMAC-SHA256 of the raw body with the endpoint's secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The X-Madoguchi-Signature value: hex HMAC-SHA256, with the endpoint's secret, of
+    "<X-Madoguchi-Timestamp>." followed by the raw body. Covering the timestamp lets a receiver
+    refuse a captured delivery replayed later (compare it with its clock, e.g. ±5 minutes)."""
+    signed = str(timestamp).encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -42,13 +45,19 @@ def deliver_webhook(delivery_id: int) -> str:
         actions.do_record_failure(delivery, "the endpoint is switched off", permanent=True)
         return "failed"
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        actions.check_target_address(endpoint.url)
+    except actions.WebhookError as exc:
+        actions.do_record_failure(delivery, str(exc), permanent=True)
+        return "failed"
+    timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "madoguchi-webhooks/1",
         "X-Madoguchi-Event": delivery.event,
         "X-Madoguchi-Delivery": str(delivery.pk),
-        "X-Madoguchi-Timestamp": str(int(time.time())),
-        "X-Madoguchi-Signature": sign(endpoint.secret, body),
+        "X-Madoguchi-Timestamp": str(timestamp),
+        "X-Madoguchi-Signature": sign(endpoint.secret, timestamp, body),
     }
     try:
         response = httpx.post(

@@ -54,6 +54,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(autouse=True)
+def _receivers_on_loopback(settings):
+    """The test receivers listen on 127.0.0.1, which production refuses (see test_ssrf_*)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+
+
 @pytest.fixture
 def receiver():
     server = Receiver()
@@ -117,7 +123,8 @@ def test_delivery_posts_the_event_signed_with_the_endpoint_secret(cast, receiver
     receiver.status = 204
     assert tasks.deliver_webhook.call(delivery.pk) == "delivered"
     ((headers, body),) = receiver.received
-    expected = hmac.new(b"s3cret-s3cret-s3cret", body, hashlib.sha256).hexdigest()
+    signed = headers["x-madoguchi-timestamp"].encode() + b"." + body
+    expected = hmac.new(b"s3cret-s3cret-s3cret", signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["x-madoguchi-signature"], f"sha256={expected}")
     assert headers["x-madoguchi-event"] == "message.created"
     assert headers["x-madoguchi-delivery"] == str(delivery.pk)
@@ -226,3 +233,32 @@ def test_lost_tasks_are_enqueued_again(cast, enqueued, django_capture_on_commit_
     WebhookDelivery.objects.update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
     assert tasks.requeue_due_webhooks.call() == 1
     assert enqueued == list(WebhookDelivery.objects.values_list("id", flat=True))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:192.168.1.1]/hook",
+    ],
+)
+def test_ssrf_private_and_loopback_targets_are_refused(cast, settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    with pytest.raises(actions.WebhookError):
+        actions.do_create_endpoint(cast.ws, url=url, events=["message.created"])
+
+
+def test_ssrf_a_name_that_resolves_inside_is_refused_at_delivery(cast, settings, monkeypatch, django_capture_on_commit_callbacks):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    endpoint = actions.do_create_endpoint(cast.ws, url="https://hooks.acme.example/x", events=["message.created"])
+    monkeypatch.setattr("socket.getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("127.0.0.1", 0))])
+    with django_capture_on_commit_callbacks(execute=False):
+        cast.inbound("hello")
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert tasks.deliver_webhook.call(delivery.pk) == "failed"
+    delivery.refresh_from_db()
+    assert "private" in delivery.last_error
