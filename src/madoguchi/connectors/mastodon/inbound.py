@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html as html_lib
+import json
 import logging
 import time
 from html.parser import HTMLParser
@@ -283,8 +284,6 @@ def handle_status(account: ChannelAccount, raw: Any, *, route: str = "stream") -
 
 
 def _dump(raw: Any) -> str:
-    import json
-
     try:
         return json.dumps(raw, ensure_ascii=False)
     except (TypeError, ValueError):

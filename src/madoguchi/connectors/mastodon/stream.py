@@ -126,7 +126,7 @@ def do_stream(
     if not (account.config or {}).get("api_base_url"):
         return {"skipped": "no api_base_url in config"}
     if not inbound.claim(account, "stream", time.time(), force=True, lease=seconds + 60):
-        return {"skipped": "another worker is streaming this account"}
+        return {"skipped": "another worker is streaming this account, or its rate limit is used up"}
     tags, _ = inbound.listening_terms(account)
     sources = [_Source("user", USER_STREAM, None, backoff_start)] + [
         _Source(f"tag:{tag}", HASHTAG_STREAM, {"tag": tag}, backoff_start) for tag in tags
