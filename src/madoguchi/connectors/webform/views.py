@@ -12,6 +12,7 @@ CSRF check would refuse every embedded submission. The signed token in each rend
 
 from __future__ import annotations
 
+import html
 import time
 from functools import cache
 from pathlib import Path
@@ -201,9 +202,9 @@ def embed_snippet(request: HttpRequest, account: ChannelAccount, lang: str) -> s
         request.build_absolute_uri(reverse("webform:embed", args=[account.brand_id]))
         + f"?lang={lang}"
     )
-    title = translation.gettext("Contact form")
+    title = html.escape(translation.gettext("Contact form"))
     return (
-        f'<iframe src="{url}" title="{title}" loading="lazy" '
+        f'<iframe src="{html.escape(url)}" title="{title}" loading="lazy" '
         'style="width:100%;min-height:920px;border:0"></iframe>'
     )
 
