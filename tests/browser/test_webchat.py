@@ -7,6 +7,7 @@ widget's settings page. The demo's widget allows any local origin (http://127.0.
 
 from __future__ import annotations
 
+import base64
 import functools
 import itertools
 import re
@@ -30,6 +31,11 @@ PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Shop</title>
 <style>* {{ font-family: serif !important; color: red; }} button {{ display: none; }} li {{ list-style: square; }}</style>
 </head><body><h1>Demo shop</h1><p>Our products.</p>{snippet}</body></html>"""
+
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -108,15 +114,21 @@ def test_visitor_and_agent_chat_live_both_ways(chromium: Browser, server: Server
         expect(panel.locator(".typing")).to_be_hidden()
         expect(agent.locator("#thread .read-mark")).to_be_visible()  # the visitor's panel showed it
 
-        panel.locator("textarea").fill("<b>Great</b>, thanks!")
+        panel.locator("textarea").press_sequentially("<b>Great</b>, thanks!")
+        expect(agent.locator("#visitor-typing")).to_contain_text(name)
         panel.locator("textarea").press("Enter")
         expect(agent.locator("#thread .msg-in").last).to_contain_text("<b>Great</b>, thanks!")
+
+        panel.locator("input[type=file]").set_input_files(files=[{"name": "receipt.png", "mimeType": "image/png", "buffer": PNG}])
+        expect(panel.locator(".msg.me .file img")).to_be_visible()
+        expect(agent.locator("#thread .msg-in img.att-img")).to_be_visible()
 
         # Back on the site later: the same visitor, the whole conversation.
         visitor.reload()
         widget(visitor).locator(".launcher").click()
-        expect(widget(visitor).locator(".msg")).to_have_count(3)
-        expect(widget(visitor).locator(".msg.me").last).to_have_text(re.compile(r"<b>Great</b>, thanks!"))
+        expect(widget(visitor).locator(".msg")).to_have_count(4)
+        expect(widget(visitor).locator(".msg.me").nth(1)).to_contain_text("<b>Great</b>, thanks!")
+        expect(widget(visitor).locator(".msg.me .file img")).to_be_visible()
     finally:
         visitor_context.close()
 

@@ -202,7 +202,16 @@
       var ka = a.id || 1e15 + a.seq, kb = b.id || 1e15 + b.seq;
       return ka - kb;
     });
-    log.replaceChildren.apply(log, list.map(render));
+    var items = list.map(render);
+    if (more) {
+      var earlier = el("li", "earlier");
+      var button = el("button", "link", S.earlier);
+      button.type = "button";
+      button.addEventListener("click", function () { history(oldestId()); });
+      earlier.appendChild(button);
+      items.unshift(earlier);
+    }
+    log.replaceChildren.apply(log, items);
     if (atBottom || list.length && list[list.length - 1].direction === "in") log.scrollTop = log.scrollHeight;
   }
   var seq = 0;
@@ -227,14 +236,27 @@
     }
   }
 
-  function history() {
-    return call("GET", "messages/").then(function (data) {
+  var more = false;
+  function history(before) {
+    return call("GET", "messages/?lang=" + lang + (before ? "&before=" + before : "")).then(function (data) {
       if (data.__status === 401) return newSession();
       (data.messages || []).forEach(function (m) { messages.set(m.id, m); });
       readUpTo = Math.max(readUpTo, data.read_up_to || 0);
-      redraw();
+      more = !!data.more;
+      if (before) {
+        var height = log.scrollHeight;
+        redraw();
+        log.scrollTop = log.scrollHeight - height;
+      } else {
+        redraw();
+      }
       markRead();
     });
+  }
+  function oldestId() {
+    var min = 0;
+    messages.forEach(function (m) { if (m.id && (!min || m.id < min)) min = m.id; });
+    return min;
   }
 
   function sendMessage(body, pendingText) {
@@ -370,6 +392,7 @@
     var value = text.value.trim();
     if (!value) return;
     text.value = "";
+    lastTyping = 0; // typing the next message is announced at once
     var body = new FormData();
     body.set("text", value);
     body.set("client_id", clientId());
