@@ -528,7 +528,7 @@ def messaging_event(
             item=InboundItem(
                 external_id=mid,
                 author=author(sender),
-                text=text or "[message]",
+                text=text or " ".join(f"[{f.content_type.split('/')[0]}]" for f in files) or "[message]",
                 created_at=created_at,
                 reply_to=reply_to,
                 thread_id=thread,

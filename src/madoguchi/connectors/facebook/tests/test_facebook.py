@@ -146,6 +146,7 @@ def test_the_documented_messenger_delivery_keeps_messages_images_reactions_edits
     assert not text.public and text.conversation == image.conversation and text.conversation.thread_key == f"dm:{PSID}"
     assert text.text == "返品と交換の方法を教えてください" and text.edited_at is not None
     attachment = image.attachments.get()
+    assert image.text == "[image]"
     assert attachment.content_type == "image/jpeg" and attachment.file.read() == b"\xff\xd8\xff\xe0photo"
     assert text.identity.display_name == "Aiko Suzuki" and text.identity.avatar_url.endswith(f"avatar-{PSID}.jpg")
     reaction = MessageEvent.objects.get(kind="reaction")
