@@ -90,6 +90,13 @@ class VisitorFilter:
         finally:
             close_old_connections()
 
+    def wants(self, event: dict[str, Any]) -> bool:
+        """Whether an event may concern this visitor, decided without the database: the hub hands
+        every stream all of its workspace's events, and most are about other conversations."""
+        if event["conversation_id"] in self.conversations:
+            return True
+        return event["kind"] == "conversation.created" and (event.get("data") or {}).get("channel") == "webchat"
+
     def translate_all(self, events: list[dict[str, Any]]) -> list[str]:
         close_old_connections()
         try:
@@ -133,7 +140,9 @@ async def visitor_stream(account: ChannelAccount, visitor: Visitor, last_event_i
             batch = [event]
             while not queue.empty():
                 batch.append(queue.get_nowait())
-            for chunk in await run(flt.translate_all, thread_sensitive=False)(batch):
-                yield chunk
+            batch = [e for e in batch if flt.wants(e)]
+            if batch:
+                for chunk in await run(flt.translate_all, thread_sensitive=False)(batch):
+                    yield chunk
     finally:
         hub.unsubscribe(account.workspace_id, queue)
