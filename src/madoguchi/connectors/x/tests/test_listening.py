@@ -270,3 +270,27 @@ def test_search_polling_uses_the_same_rules_with_cursors(cast, fake):
     assert Message.objects.get(external_id=mention["id"]).public
     searches = [p for _, p in fake.requests if p.startswith("/2/tweets/search/recent")]
     assert "since_id=" in searches[-1]
+
+
+def test_a_recorded_search_page_is_captured_as_stream_posts(cast, fake):
+    import httpx
+
+    from madoguchi.connectors.x import inbound
+    from madoguchi.connectors.x.client import XClient
+
+    recorded = json.loads((FIXTURES / "search_recent_page.json").read_text())
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        headers = {"x-rate-limit-limit": "450", "x-rate-limit-remaining": "448", "x-rate-limit-reset": str(int(time.time()) + 900)}
+        return httpx.Response(200, json=recorded, headers=headers)
+
+    account = make_account(cast, fake, listening="search", tier="basic")
+    with XClient(account, transport=httpx.MockTransport(handler)) as client:
+        counts = inbound.do_poll_search(account, "Tweepy", client=client, force=True)
+    assert counts["created"] == 10 and counts["pages"] == 1  # the first poll: the newest page only
+    assert seen[0].params["query"] == "Tweepy" and "since_id" not in seen[0].params
+    assert Post.objects.filter(external_id="1578516068309794817").exists()
+    state = fresh(account).config[inbound.search_key("Tweepy")]
+    assert state["since_id"] == "1578516068309794817"
