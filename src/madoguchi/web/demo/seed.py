@@ -1,8 +1,9 @@
 """The demo workspace and the sample traffic that keeps its inbox alive.
 
 Everything goes through the real entry points: do_ingest for customers' messages, the inbox
-actions for agents. Channel accounts are marked `simulated`: replies leave through the outbox
-and the internal channel instead of a real platform.
+actions for agents. Channel accounts are created `simulated`: replies leave through the outbox
+and the internal channel instead of a real platform. `madoguchi demo` then connects them to the
+connectors' local fakes (networks.py), so its traffic and replies take the platforms' real paths.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ DEMO_USERS = [
     ("agent1@demo.example", "Kenta Agent", Role.AGENT),
     ("agent2@demo.example", "Sara Agent", Role.AGENT),
 ]
-DEMO_ACCOUNTS = [("x", "@demo_support"), ("line", "Demo LINE"), ("email", "support@demo.example"), ("webchat", "Website chat")]
+DEMO_ACCOUNTS = [
+    ("x", "@demo_support"),
+    ("line", "Demo LINE"),
+    ("email", "support@demo.example"),
+    ("webchat", "Website chat"),
+    ("bluesky", "@demo-support.bsky.social"),
+    ("mastodon", "@demo_support@mastodon.example"),
+    ("facebook", "Demo Mobile (Facebook)"),
+]
 
 
 @dataclass
@@ -53,13 +62,19 @@ def seed_demo() -> Demo:
             for email, name, role in DEMO_USERS
         ]
         account_actions.do_create_team(ws, "Tier 1", users[2:])
-        brand = Brand.objects.get(workspace=ws)
-        for kind, name in DEMO_ACCOUNTS:
-            ChannelAccount.objects.create(workspace=ws, brand=brand, kind=kind, name=name, handle=name, config={"simulated": True})
+        _create_accounts(ws)
         _seed_knowledge_and_listening(ws, users[1])
+    _create_accounts(ws)  # the channels added to the demo since this workspace was made
     for account in ChannelAccount.objects.filter(workspace=ws, kind="webchat"):
         demo_webchat.setup_demo_widget(account)  # a real widget: its sample visitors write through it
     return Demo(ws, list(ChannelAccount.objects.filter(workspace=ws)))
+
+
+def _create_accounts(ws: Workspace) -> None:
+    brand = Brand.objects.filter(workspace=ws).order_by("pk")[0]
+    for kind, name in DEMO_ACCOUNTS:
+        if not ChannelAccount.objects.filter(workspace=ws, kind=kind, name=name).exists():
+            ChannelAccount.objects.create(workspace=ws, brand=brand, kind=kind, name=name, handle=name, config={"simulated": True})
 
 
 def _seed_knowledge_and_listening(ws: Workspace, manager: User) -> None:
