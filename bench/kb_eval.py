@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "madoguchi-kb-cache")
     parser.add_argument("--procs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--only", choices=["localgov", "stackfaq"], default=None)
+    parser.add_argument("--only", choices=["localgov", "stackfaq", "10k"], default=None)
     parser.add_argument("--modes", default="lexical,dense,hybrid")
     parser.add_argument("--no-10k", action="store_true")
     parser.add_argument("--halves", action="store_true", help="also report Hit@1/Hit@5 on two fixed halves of the dev queries")
@@ -235,7 +235,7 @@ def main() -> None:
         evaluate("LocalgovFAQ", *localgov(ARGS.data), cache, ARGS.procs, embedder, modes)
     if ARGS.only in (None, "stackfaq"):
         evaluate("StackFAQ", *stackfaq(ARGS.data), cache, ARGS.procs, embedder, modes)
-    if not ARGS.no_10k:
+    if not ARGS.no_10k and ARGS.only in (None, "10k"):
         latency_10k(embedder, ARGS.procs)
 
 

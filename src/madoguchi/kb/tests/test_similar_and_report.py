@@ -290,3 +290,27 @@ def test_query_embeddings_are_cached(cast, monkeypatch):
     queries.query_vector("返品したい")
     queries.query_vector("返品したい")
     assert calls == [["返品したい"]]
+
+
+def test_an_approved_tip_is_posted_on_x_as_a_standalone_post(cast, client_for):
+    """End to end through the outbox and the X adapter, against the local X fake."""
+    from madoguchi.connectors.models import ChannelAccount
+    from madoguchi.connectors.x.fake import FakeX
+    from madoguchi.inbox.tasks import deliver_outbox
+
+    fake = FakeX().start()
+    try:
+        config, secrets = fake.account_settings()
+        account = ChannelAccount.objects.create(
+            workspace=cast.ws, brand=cast.brand, kind="x", name="@AcmeSupport", handle="AcmeSupport", config=config, secrets=secrets
+        )
+        actions.do_set_social_posting(cast.brand, "auto")
+        a = actions.do_create_article(cast.ws, title="返品は到着から30日以内に申し込めます", body="マイページから。", brand=cast.brand)
+        actions.do_set_status(a, ArticleStatus.PUBLISHED, actor=cast.manager)
+        post = SocialPost.objects.get(article=a, account=account)
+        assert deliver_outbox.call(Outbox.objects.get(message_id=post.message_id).pk) == "sent"
+        [tweet] = fake.posted
+        assert tweet["in_reply_to_tweet_id"] in ("", None) and tweet["text"].startswith("返品は到着から30日以内")
+        assert tweet["text"].endswith(f"/help/a/{a.pk}/")
+    finally:
+        fake.stop()
