@@ -42,7 +42,6 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -50,6 +49,7 @@ from django.db import transaction
 from pydantic import BaseModel, ConfigDict, Field
 
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.ratelimit import RateLimit
 
 logger = logging.getLogger(__name__)
 
@@ -61,30 +61,6 @@ POST = "app.bsky.feed.post"
 CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"  # chat.bsky.* calls go through the PDS to this service
 
 
-@dataclass
-class RateLimit:
-    limit: int | None
-    remaining: int | None
-    reset: float | None  # Unix seconds
-
-    @classmethod
-    def from_headers(cls, headers: httpx.Headers) -> RateLimit:
-        def number(name: str) -> int | None:
-            try:
-                return int(headers[name])
-            except (KeyError, ValueError):
-                return None
-
-        reset = number("ratelimit-reset")
-        return cls(number("ratelimit-limit"), number("ratelimit-remaining"), float(reset) if reset is not None else None)
-
-    def wait_seconds(self, now: float | None = None) -> float:
-        """How long to wait before the next call: 0 unless the window is used up."""
-        if self.remaining is None or self.remaining > 0 or self.reset is None:
-            return 0.0
-        return max(1.0, self.reset - (now or time.time()))
-
-
 class XRPCError(Exception):
     """The server answered with an XRPC error (or could not be reached: status 0)."""
 
@@ -94,7 +70,7 @@ class XRPCError(Exception):
         self.status = status
         self.error = error
         self.message = message
-        self.rate = rate or RateLimit(None, None, None)
+        self.rate = rate or RateLimit.unknown()
 
 
 class AuthRefused(XRPCError):
@@ -281,7 +257,7 @@ class BlueskyClient:
             response = self._http.request(method, f"{self.service}/xrpc/{nsid}", headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise XRPCError(0, type(exc).__name__, str(exc)) from exc
-        rate = RateLimit.from_headers(response.headers)
+        rate = RateLimit.from_headers(response.headers, "ratelimit-")
         if response.status_code >= 400:
             error, message = _error(response)
             raise XRPCError(response.status_code, error, message, rate)

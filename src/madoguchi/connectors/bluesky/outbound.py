@@ -182,7 +182,7 @@ class BlueskyAdapter:
         for sent in client.chat_messages(convo):
             sent_at = parse_datetime(str(sent.get("sentAt") or ""))
             if (sent.get("sender") or {}).get("did") == client.did and sent.get("text") == text and sent_at and sent_at >= since:
-                return f"dm:{sent['id']}", RateLimit(None, None, None)
+                return f"dm:{sent['id']}", RateLimit.unknown()
         body, rate = client.send_chat(convo, text)
         return f"dm:{body['id']}", rate
 

@@ -33,10 +33,8 @@ the first two behind its own pagination and pacing and runs its streams in its o
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,48 +44,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.ratelimit import RateLimit, parse_reset  # noqa: F401  (re-exported)
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 NOTIFICATION_TYPES = ("mention", "favourite", "reblog", "follow", "update")
 LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([a-z]+)"?')
-
-
-@dataclass
-class RateLimit:
-    limit: int | None
-    remaining: int | None
-    reset: float | None  # Unix seconds
-
-    @classmethod
-    def from_headers(cls, headers: httpx.Headers) -> RateLimit:
-        def number(name: str) -> int | None:
-            try:
-                return int(headers[name])
-            except (KeyError, ValueError):
-                return None
-
-        return cls(number("x-ratelimit-limit"), number("x-ratelimit-remaining"), parse_reset(headers.get("x-ratelimit-reset", "")))
-
-    def wait_seconds(self, now: float | None = None, *, keep: int = 0) -> float:
-        """How long to wait before the next call: 0 unless at most `keep` calls are left."""
-        if self.remaining is None or self.remaining > keep or self.reset is None:
-            return 0.0
-        return max(1.0, self.reset - (now or time.time()))
-
-
-def parse_reset(value: str) -> float | None:
-    """`X-RateLimit-Reset` is an ISO 8601 time on Mastodon; accept Unix seconds too."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 class MastodonAPIError(Exception):
@@ -97,7 +58,7 @@ class MastodonAPIError(Exception):
         super().__init__(f"Mastodon API {status}: {detail}" if status else f"Mastodon unreachable: {detail}")
         self.status = status
         self.detail = detail
-        self.rate = rate or RateLimit(None, None, None)
+        self.rate = rate or RateLimit.unknown()
 
 
 # --- entities (only the fields we read; the rest is kept in `raw` by the caller) -------------
@@ -269,7 +230,7 @@ class MastodonClient:
             response = self._http.request(method, self.api_base + path, **kwargs)
         except httpx.HTTPError as exc:
             raise MastodonAPIError(0, f"{type(exc).__name__}: {exc}") from exc
-        rate = RateLimit.from_headers(response.headers)
+        rate = RateLimit.from_headers(response.headers, "x-ratelimit-")
         if response.status_code >= 400:
             raise MastodonAPIError(response.status_code, _detail(response), rate)
         return response, rate
@@ -347,7 +308,7 @@ class MastodonClient:
             with self._http.stream("GET", self.streaming_base + path, params=params, timeout=timeout, headers={"Accept": "text/event-stream"}) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise MastodonAPIError(response.status_code, _detail(response), RateLimit.from_headers(response.headers))
+                    raise MastodonAPIError(response.status_code, _detail(response), RateLimit.from_headers(response.headers, "x-ratelimit-"))
                 yield from iter_sse(response.iter_lines())
         except httpx.HTTPError as exc:
             raise MastodonAPIError(0, f"stream: {type(exc).__name__}: {exc}") from exc

@@ -133,7 +133,7 @@ def test_server_sent_events_and_websocket_frames_are_decoded():
 def test_link_headers_and_rate_limit_headers_are_read():
     links = parse_links(fixture("notifications_page.json")["link"])
     assert query_value(links["prev"], "min_id") == "34975900" and query_value(links["next"], "max_id") == "34975500"
-    rate = RateLimit.from_headers(httpx.Headers({"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2026-11-23T10:05:00.000Z"}))
+    rate = RateLimit.from_headers(httpx.Headers({"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2026-11-23T10:05:00.000Z"}), "x-ratelimit-")
     assert rate.reset == pytest.approx(1795428300.0) and rate.wait_seconds(now=1795428290.0) == pytest.approx(10.0)
     assert RateLimit(300, 11, 0).wait_seconds(keep=10) == 0.0
 
