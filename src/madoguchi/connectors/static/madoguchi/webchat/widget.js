@@ -401,7 +401,8 @@
     sendMessage(body, value);
   });
   text.addEventListener("keydown", function (e) {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); composer.requestSubmit(); }
+    // Enter that confirms a Japanese IME conversion is not "send" (Safari reports it as keyCode 229).
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); composer.requestSubmit(); }
   });
   var lastTyping = 0;
   text.addEventListener("input", function () {
