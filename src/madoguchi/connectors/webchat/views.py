@@ -196,7 +196,7 @@ def widget_strings() -> dict[str, str]:
         "title": _("Chat"),
         "intro": _("Ask us anything. We usually reply within a few minutes."),
         "name": _("Your name (optional)"),
-        "email": _("Email (optional, for our reply if you leave)"),
+        "email": _("Email (optional)"),
         "start": _("Start chatting"),
         "placeholder": _("Write a message…"),
         "send": _("Send"),
