@@ -287,3 +287,17 @@ def test_the_try_it_page_embeds_the_widget_for_the_team_only(cast, widget, widge
     widget.save()
     assert Client().get(url, HTTP_SEC_FETCH_SITE="same-origin").status_code == 200
     assert Client().get(url, HTTP_SEC_FETCH_SITE="cross-site").status_code == 403
+
+
+def test_an_agent_viewing_the_conversation_marks_the_visitor_read_after_a_reload(cast, widget, visitor_for):
+    from madoguchi.inbox.events import publish
+
+    v = visitor_for(widget)
+    v.start()
+    first = v.say("first")
+    conv = Conversation.objects.get(channel_account=widget)
+    actions.do_mark_seen(conv, cast.agent)  # seen once: "first" is read
+    second = v.say("second, while nobody looks")
+    assert v.history()["read_up_to"] == first["id"]
+    publish(cast.ws.pk, "presence", conv.pk, user=cast.agent.pk, name="Agent", state="viewing")
+    assert v.history()["read_up_to"] == second["id"]
