@@ -554,6 +554,7 @@ def do_index_resolved_conversations(limit: int = 300) -> int:
         known = dict(
             ConversationDoc.objects.filter(conversation_id__in=[c.pk for c in batch]).values_list("conversation_id", "resolved_at")
         )
+    touched: set[int] = set()
     for conversation in batch:
         if written >= limit:
             break
@@ -576,16 +577,27 @@ def do_index_resolved_conversations(limit: int = 300) -> int:
                 **({"vector": None, "vector_model": ""} if changed else {}),
             )
         written += 1
+        touched.add(conversation.workspace_id)
+    _bump_conversations(touched)
     return written
+
+
+def _bump_conversations(workspace_ids: Iterable[int]) -> None:
+    """Tell every process's conversation index that documents or vectors changed."""
+    for workspace_id in workspace_ids:
+        KbState.objects.get_or_create(workspace_id=workspace_id)
+        KbState.objects.filter(workspace_id=workspace_id).update(conversations_version=F("conversations_version") + 1)
 
 
 def do_store_conversation_vectors(model: str, items: list[tuple[int, np.ndarray]]) -> None:
     """Save question embeddings of conversation documents (by conversation id)."""
     now = timezone.now()
+    ids = [conversation_id for conversation_id, _vec in items]
     for conversation_id, vec in items:
         ConversationDoc.objects.filter(conversation_id=conversation_id).update(
             vector=np.asarray(vec, dtype=np.float32).tobytes(), vector_model=model, updated_at=now
         )
+    _bump_conversations(set(ConversationDoc.objects.filter(conversation_id__in=ids).values_list("workspace_id", flat=True)))
 
 
 # -- social posts ----------------------------------------------------------------------------

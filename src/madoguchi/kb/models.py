@@ -110,6 +110,8 @@ class KbState(models.Model):
     # Background embedding progress, for the UI: done of total published articles.
     embed_done = models.PositiveIntegerField(default=0)
     embed_total = models.PositiveIntegerField(default=0)
+    # Bumped when resolved conversations are indexed or their vectors stored.
+    conversations_version = models.PositiveBigIntegerField(default=0)
 
 
 class ArticleVote(models.Model):

@@ -204,18 +204,20 @@ def article_priors(workspace_id: int) -> dict[int, float]:
     return priors
 
 
+# The similar-conversation index holds a workspace's most recently resolved conversations only:
+# memory stays bounded (about 1-2 KB per document) however long the workspace has been running.
+CONVERSATION_INDEX_LIMIT = 20_000
+
+
 def conversation_index(workspace_id: int) -> SearchIndex:
     """This process's index of the workspace's resolved conversations (question + our answer)."""
-    agg = ConversationDoc.objects.filter(workspace_id=workspace_id).aggregate(
-        n=Count("pk"), last=Max("updated_at"), top=Max("pk")
-    )
-    version = (agg["n"], agg["last"], agg["top"])
+    version = (KbState.objects.filter(workspace_id=workspace_id).values_list("conversations_version", flat=True).first() or 0,)
     cached = _indexes.get(("c", workspace_id))
     if cached is not None and cached[0] == version:
         return cached[1]
-    rows = ConversationDoc.objects.filter(workspace_id=workspace_id).values_list(
+    rows = ConversationDoc.objects.filter(workspace_id=workspace_id).order_by("-resolved_at").values_list(
         "conversation_id", "version", "question", "answer", "language"
-    )
+    )[:CONVERSATION_INDEX_LIMIT]
     return _refresh(("c", workspace_id), version, rows, _attach_conversation_vectors)
 
 
