@@ -23,7 +23,7 @@ import html
 import re
 import time
 import unicodedata
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from madoguchi.connectors import health
 from madoguchi.connectors.base import (
@@ -35,6 +35,9 @@ from madoguchi.connectors.base import (
 )
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.x.client import RateLimit, XAPIError, XClient
+
+if TYPE_CHECKING:
+    from madoguchi.inbox.models import Conversation
 
 MAX_WEIGHTED = 280
 URL_LENGTH = 23
@@ -134,6 +137,10 @@ def find_sent(client: XClient, account: ChannelAccount, message: OutboundMessage
 
 
 class XAdapter:
+    def composer_hints(self, conversation: Conversation) -> dict[str, Any]:
+        """X counts CJK characters and emoji twice and every link as 23."""
+        return {"counting": "x"}
+
     kind: ClassVar[str] = "x"
 
     def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:

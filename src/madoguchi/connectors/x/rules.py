@@ -10,12 +10,13 @@ how they listen:
   invalid rule refuses the whole batch), then adds the valid ones. Rules someone else added to
   the app are left alone but count against the plan's rule cap.
 - `config["listening"] = "search"`: plans without the stream poll recent search with the same
-  translated rules, one query each, with `since_id`/`next_token` cursors (see inbound.py).
+  translated rules, packed several to a query (`(a) OR (b)`, within the plan's query length),
+  with `since_id`/`next_token` cursors (see inbound.py).
 
 Limits per plan (https://docs.x.com/x-api/posts/filtered-stream/introduction and
 https://docs.x.com/x-api/posts/search/introduction; November 2026): Pro streams with 1,000 rules of
 1,024 characters, Enterprise 25,000 of 2,048; Basic has no stream, and recent search takes queries
-of 512 characters at 60 requests per 15 minutes, so we poll at most 4 queries there.
+of 512 characters at 60 requests per 15 minutes, so we poll at most 4 (packed) queries there.
 `config["tier"]` names the plan; `max_rules` and `max_rule_length` override its numbers.
 
 A rule X cannot express (no positive term, too long even split, refused by X, over the cap) is
@@ -208,9 +209,10 @@ def do_sync_rules(account: ChannelAccount, *, client: XClient | None = None, for
     result: dict[str, Any] = {"mode": mode, "added": 0, "deleted": 0}
     try:
         if mode == "search":
-            wanted = wanted_rules(account, limit=tier.max_rules)
-            result["queries"] = [[value, tag] for value, tag in wanted.values.items()]
-            _forget_old_cursors(account, set(wanted.values))
+            wanted = wanted_rules(account, limit=10**6)
+            queries = pack_queries(wanted, tier)
+            result["queries"] = [[query, ""] for query in queries]
+            _forget_old_cursors(account, set(queries))
         else:
             wanted = _sync_stream(account, client, tier, result)
     except XAPIError as exc:
@@ -270,6 +272,37 @@ def _sync_stream(account: ChannelAccount, client: XClient, tier: Tier, result: d
             reason = "; ".join(error.details) or error.title
             wanted.problems.append({"rule": wanted.names.get(tag, error.value), "reason": _("X refused it: %(reason)s") % {"reason": reason}})
     return wanted
+
+
+def pack_queries(wanted: Wanted, tier: Tier) -> list[str]:
+    """Recent-search queries for the wanted values: several rules per query, `(a) OR (b)`, up to
+    the plan's query length, so a plan's few requests cover many rules. Rules that do not fit in
+    the plan's number of queries are moved to `wanted.problems`."""
+    by_tag: dict[str, list[str]] = {}
+    for value, tag in wanted.values.items():
+        by_tag.setdefault(tag, []).append(value)
+    packs: list[list[str]] = []
+
+    def render(values: list[str]) -> str:
+        return values[0] if len(values) == 1 else " OR ".join(f"({v})" for v in values)
+
+    for tag, values in by_tag.items():
+        placed: list[list[str]] = [list(p) for p in packs]
+        for value in values:
+            target = next((p for p in placed if len(render([*p, value])) <= tier.rule_length), None)
+            if target is not None:
+                target.append(value)
+            else:
+                placed.append([value])
+        if len(placed) > tier.max_rules:
+            for value in values:
+                wanted.values.pop(value, None)
+            wanted.problems.append(
+                {"rule": wanted.names.get(tag, tag), "reason": _("the X plan allows %(max)s rules and they are all in use") % {"max": tier.max_rules}}
+            )
+            continue
+        packs = placed
+    return [render(p) for p in packs]
 
 
 def _forget_old_cursors(account: ChannelAccount, queries: set[str]) -> None:

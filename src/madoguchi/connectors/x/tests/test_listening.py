@@ -14,6 +14,7 @@ from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.x import rules, stream, tasks
 from madoguchi.connectors.x.client import StreamItem
 from madoguchi.connectors.x.fake import FakeX, check_rule
+from madoguchi.connectors.x.fake import rule_matches as fake_matches
 from madoguchi.inbox.models import Message
 from madoguchi.ingest.models import Post
 from madoguchi.listening import actions as listening
@@ -22,6 +23,14 @@ from madoguchi.listening.platform import UntranslatableRule, x_rule_values
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def no_cached_rules():
+    """Compiled rule sets are cached per workspace id, which the next test's workspace may reuse."""
+    listening.forget_compiled_rules()
+    yield
+    listening.forget_compiled_rules()
 
 
 @pytest.fixture
@@ -249,6 +258,19 @@ def test_the_clock_queues_one_bounded_stream_run_and_syncs_rules(cast, fake, acc
 def test_an_account_set_to_stream_on_a_plan_without_it_searches(cast, fake):
     account = make_account(cast, fake, listening="stream", tier="basic")
     assert rules.listening_mode(account) == "search" and rules.tier_of(account).rule_length == 512
+
+
+def test_search_packs_many_rules_into_the_plans_few_queries(cast, fake):
+    account = make_account(cast, fake, listening="search", tier="basic", max_rules=2, max_rule_length=60)
+    for i in range(7):
+        rule(cast, f"r{i}", any_of=[f"商品{i}"], none_of=["求人"])
+    result = rules.do_sync_rules(fresh(account))
+    queries = rules.search_queries(fresh(account))
+    assert len(queries) == 2 and all(len(q) <= 60 for q in queries)
+    assert queries[0] == '("商品0" -"求人") OR ("商品1" -"求人") OR ("商品2" -"求人")'
+    assert [p["rule"] for p in result["problems"]] == ["r6"]  # three a query: the seventh does not fit
+    hit = fake.post("222", "商品1 が欲しい")
+    assert not check_rule(queries[0]) and fake_matches(queries[0], hit)
 
 
 def test_search_polling_uses_the_same_rules_with_cursors(cast, fake):
