@@ -134,7 +134,9 @@ def do_run_stream(account: ChannelAccount, *, seconds: float | None = None, clie
     own_client = client is None
     client = client or XClient(account)
     deadline = time.monotonic() + seconds
-    last_seen = time.time()
+    enterprise = (account.config or {}).get("tier") == "enterprise"
+    # When the stream last carried anything (an earlier run's end, else now: no history to fetch).
+    last_seen = float(_state(account).get("last_seen_at") or time.time())
     try:
         while time.monotonic() < deadline:
             state = _state(account)
@@ -144,12 +146,12 @@ def do_run_stream(account: ChannelAccount, *, seconds: float | None = None, clie
                     counts["waiting"] = math.ceil(wait)
                     break
                 time.sleep(wait)
-            backfill = 0
-            if (account.config or {}).get("tier") == "enterprise" and state.get("last_seen_at"):
-                backfill = min(5, math.ceil((time.time() - float(state["last_seen_at"])) / 60))
+            # Enterprise can ask for what it missed while away (at most 5 minutes); ingest dedupes.
+            backfill = min(5, math.ceil((time.time() - last_seen) / 60)) if enterprise else 0
             try:
                 kind = _consume(account, client, counts, deadline, backfill)
             except XAPIError as exc:
+                last_seen = time.time() if counts["connects"] else last_seen
                 if exc.status == 0 and time.monotonic() >= deadline:
                     break  # the run ended while waiting for the next line: not a failure
                 if exc.status == 401:

@@ -316,3 +316,15 @@ def test_a_recorded_search_page_is_captured_as_stream_posts(cast, fake):
     assert Post.objects.filter(external_id="1578516068309794817").exists()
     state = fresh(account).config[inbound.search_key("Tweepy")]
     assert state["since_id"] == "1578516068309794817"
+
+
+def test_enterprise_reconnects_ask_for_the_minutes_missed(cast, fake):
+    account = make_account(cast, fake, listening="stream", tier="enterprise", stream={"last_seen_at": time.time() - 170})
+    stream.do_run_stream(account, seconds=0.3)
+    connects = [p for _, p in fake.requests if p.startswith("/2/tweets/search/stream?")]
+    assert "backfill_minutes=3" in connects[0]
+    account = fresh(account)
+    account.config.update(tier="pro", stream={"last_seen_at": time.time() - 170})
+    account.save()
+    stream.do_run_stream(account, seconds=0.3)
+    assert "backfill_minutes" not in [p for _, p in fake.requests if p.startswith("/2/tweets/search/stream?")][-1]
