@@ -550,22 +550,22 @@ class FaqCandidate:
 
 
 def cluster_vectors(vectors: np.ndarray, threshold: float) -> list[list[int]]:
-    """Threshold clustering (Butina/leader): the row with most neighbours at cosine ≥ threshold
-    becomes a center and takes its unassigned neighbours; repeat. O(n²) memory, fine for a
-    few thousand recent conversations; rows must be L2-normalized."""
+    """Threshold clustering (Butina): rows in order of how many neighbours they have at cosine ≥
+    threshold; each row not yet taken becomes a center and takes its neighbours not yet taken.
+    O(n²) time and memory, fine for a few thousand recent conversations; rows L2-normalized."""
     if not len(vectors):
         return []
     sims = vectors @ vectors.T
     near = sims >= threshold
-    unassigned = np.ones(len(vectors), dtype=bool)
+    order = np.argsort(-near.sum(axis=1), kind="stable")
+    taken = np.zeros(len(vectors), dtype=bool)
     clusters: list[list[int]] = []
-    while unassigned.any():
-        counts = (near & unassigned[None, :]).sum(axis=1)
-        counts[~unassigned] = -1
-        center = int(np.argmax(counts))
-        members = np.flatnonzero(near[center] & unassigned)
+    for center in order:
+        if taken[center]:
+            continue
+        members = np.flatnonzero(near[center] & ~taken)
         members = members[np.argsort(-sims[center, members], kind="stable")]  # the center first
-        unassigned[members] = False
+        taken[members] = True
         clusters.append([int(m) for m in members])
     return clusters
 
