@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import functools
 import itertools
+import queue
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+
+from madoguchi.connectors.webchat.fake import FakeVisitor
 
 from .conftest import PHONE
 from .harness import Server, log_in
@@ -147,3 +151,34 @@ def test_japanese_page_on_a_phone_gets_a_full_screen_japanese_widget(chromium: B
         expect(panel.locator("button.send")).to_have_text("送信")
     finally:
         context.close()
+
+
+def test_a_scripted_visitor_gets_the_agents_reply_over_the_event_stream(server: Server, snippet: str):
+    """The fake visitor (as the demo uses it) against the real server: SSE across processes."""
+    key = re.search(r'data-key="([^"]+)"', snippet).group(1)  # type: ignore[union-attr]
+    visitor = FakeVisitor(key=key, base_url=server.url, origin="http://127.0.0.1:9")
+    visitor.start(name=f"Scripted {next(_n)}")
+    sent = visitor.say("Is the shop open on Sunday?")
+    events: queue.Queue = queue.Queue()
+
+    def listen() -> None:
+        try:
+            for kind, data in visitor.events():
+                events.put((kind, data))
+        except Exception as exc:  # the stream closes when the test ends
+            events.put(("closed", {"error": str(exc)}))
+
+    threading.Thread(target=listen, daemon=True).start()
+    # The widget API never tells a visitor conversation ids; read it from the server's own database.
+    with sqlite3.connect(server.data_dir / "madoguchi.sqlite3") as db:
+        (conv_id,) = db.execute("SELECT conversation_id FROM inbox_message WHERE id = ?", [sent["id"]]).fetchone()
+    try:
+        reply_text = "Yes, from 10:00 to 17:00."
+        server.call("reply", conversation=conv_id, email="agent1@demo.example", text=reply_text)
+        while True:
+            kind, data = events.get(timeout=SLOW / 1000)
+            if kind == "message" and data.get("direction") == "out":
+                assert data["text"] == reply_text and data["author"] == "Kenta Agent"
+                break
+    finally:
+        visitor.close()

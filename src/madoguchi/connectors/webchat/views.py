@@ -209,8 +209,6 @@ def widget_strings() -> dict[str, str]:
         "too_big": _("This file is too large (at most %(mb)s MB).") % {"mb": "{mb}"},
         "bad_type": _("Only pictures, PDF and text files can be sent."),
         "rate": _("You are sending too fast. Please wait a moment."),
-        "offline": _("Reconnecting…"),
-        "you": _("You"),
         "earlier": _("Show earlier messages"),
     }
 
