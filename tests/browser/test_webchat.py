@@ -182,3 +182,14 @@ def test_a_scripted_visitor_gets_the_agents_reply_over_the_event_stream(server: 
                 break
     finally:
         visitor.close()
+
+
+def test_the_try_it_page_on_the_helpdesk_itself_works(open_page, server: Server):
+    """Same origin as the API: the browser sends no Origin on GET, only Sec-Fetch-Site."""
+    page = open_page(f"connectors/webchat/{server.seed['accounts']['webchat']}/try/")
+    widget(page).locator(".launcher").click()
+    widget(page).get_by_role("button", name="Start chatting").click()
+    widget(page).locator("textarea").fill("Testing the widget from the sample page")
+    widget(page).locator("textarea").press("Enter")
+    expect(widget(page).locator(".msg.me .mark")).to_have_text(re.compile("Sent|Read"))
+    expect(widget(page).locator(".panel.live")).to_have_count(1)  # the event stream is connected
