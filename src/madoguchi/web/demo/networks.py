@@ -9,7 +9,7 @@ pointed at it, and sample customers who write in through the platform's real pat
   local aiosmtpd server.
 - Bluesky and Mastodon: mentions (and Mastodon direct messages) on their fakes, picked up by
   their pollers; replies are posts threaded on the fake.
-- Facebook: page comments and Messenger messages as signed webhook deliveries
+- Facebook and Instagram: comments and direct messages as signed webhook deliveries
   (`X-Hub-Signature-256`); replies are comment replies and Send API messages on the fake.
 
 A channel whose fake is missing or does not start stays simulated (replies go through the
@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import logging
 import random
+import re
 import secrets
 import time
 import uuid
@@ -50,8 +51,9 @@ X_BRAND = ("1500000000000000001", "demo_support")
 BLUESKY_BRAND = ("did:plc:madoguchidemo7x2kq4nwzvb", "demo-support.bsky.social")
 MASTODON_BRAND = "demo_support"
 POLL_SECONDS = 5  # the demo's pollers ask their fakes this often (the connectors' defaults are 30-60 s)
-NETWORK_KINDS = ("line", "x", "email", "bluesky", "mastodon", "facebook")
-LABELS = {"line": "LINE", "x": "X", "email": "email", "bluesky": "Bluesky", "mastodon": "Mastodon", "facebook": "Facebook", "webchat": "web chat"}
+NETWORK_KINDS = ("line", "x", "email", "bluesky", "mastodon", "facebook", "instagram")
+LABELS = {"line": "LINE", "x": "X", "email": "email", "bluesky": "Bluesky", "mastodon": "Mastodon", "facebook": "Facebook", "instagram": "Instagram", "webchat": "web chat"}
+INSTAGRAM_BRAND = "demomobile"
 
 
 def _digest(value: str) -> str:
@@ -80,6 +82,10 @@ def bluesky_handle(customer: dict) -> str:
 
 def facebook_psid(customer: dict) -> str:
     return str(7_000_000_000_000_000 + int(_digest(customer["id"])[:12], 16) % 10**15)
+
+
+def instagram_id(customer: dict) -> str:
+    return str(17_841_000_000_000_000 + int(_digest("ig" + customer["id"])[:12], 16) % 10**12)
 
 
 def mail_address(customer: dict) -> str:
@@ -223,6 +229,17 @@ class Networks:
         self._connect(account, config, secrets_)
         return Network("facebook", account, fake, fake.stop, extra={"post": post["id"]})
 
+    def _start_instagram(self, account: ChannelAccount) -> Network:
+        from madoguchi.connectors.instagram.fake import FakeInstagram
+
+        fake = FakeInstagram(page_name="Demo Mobile", ig_username=INSTAGRAM_BRAND).start()
+        for customer in self.customers:
+            fake.add_user(instagram_id(customer), customer["name"], username=customer["handle"], followers=customer["followers"], picture=False)
+        media = fake.ig_media("冬の新作ケース、発売しました📱 / Our winter cases are out!")
+        config, secrets_ = fake.account_settings()
+        self._connect(account, config, secrets_)
+        return Network("instagram", account, fake, fake.stop, extra={"media": media})
+
     # --- customers writing in ----------------------------------------------------------------
 
     def send_one(self, rng: random.Random) -> str:
@@ -315,6 +332,18 @@ class Networks:
         _check(status, "Facebook webhook")
         return f"← Facebook {'Messenger message' if messenger else 'comment'} from {customer['name']} (signed webhook)"
 
+    def _write_instagram(self, network: Network, customer: dict, text: str, subject: str, rng: random.Random, private: bool | None) -> str:
+        fake, igsid = network.fake, instagram_id(customer)
+        direct = rng.random() < 0.4 if private is None else private
+        if direct:
+            entry = fake.messaging(fake.message(igsid, text, instagram=True), instagram=True)
+        else:
+            entry = fake.ig_changes("comments", fake.ig_comment(igsid, network.extra["media"], text))
+        body, signature = fake.delivery(entry)
+        status = self.post(f"/connectors/instagram/{network.account.pk}/webhook/", body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+        _check(status, "Instagram webhook")
+        return f"← Instagram {'DM' if direct else 'comment'} from @{customer['handle']} (signed webhook)"
+
     # --- replies going out -------------------------------------------------------------------
 
     def replies(self) -> list[str]:
@@ -382,7 +411,8 @@ class Networks:
         for posted in self._new(network, "posted", fake.posted):
             parent = fake.statuses.get(posted.get("in_reply_to_id") or "", {})
             acct = (parent.get("account") or {}).get("acct", "?")
-            out.append(f"→ Mastodon reply to @{acct} ({posted['visibility']}): {_short(posted['status'])}")
+            text = re.sub(r"^(@[\w.@-]+\s+)+", "", posted["status"])  # the mentions that address it
+            out.append(f"→ Mastodon reply to @{acct} ({posted['visibility']}): {_short(text)}")
         return out
 
     def _replies_facebook(self, network: Network) -> list[str]:
@@ -395,8 +425,18 @@ class Networks:
             out.append(f"→ Facebook Messenger reply to {fake.users.get(message['to'], {}).get('name', '?')}: {_short(message['text'])}")
         return out
 
+    def _replies_instagram(self, network: Network) -> list[str]:
+        fake = network.fake
+        out = []
+        for reply in self._new(network, "replies", fake.replies):
+            who = fake.comments.get(reply["to"], {}).get("username", "?")
+            out.append(f"→ Instagram comment reply to @{who}: {_short(reply['message'])}")
+        for message in self._new(network, "messages", fake.messages):
+            out.append(f"→ Instagram DM to @{fake.users.get(message['to'], {}).get('username', '?')}: {_short(message['text'])}")
+        return out
 
-def _short(text: str, limit: int = 60) -> str:
+
+def _short(text: str, limit: int = 80) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -40,6 +40,7 @@ DEMO_ACCOUNTS = [
     ("bluesky", "@demo-support.bsky.social"),
     ("mastodon", "@demo_support@mastodon.example"),
     ("facebook", "Demo Mobile (Facebook)"),
+    ("instagram", "@demomobile"),
 ]
 
 

@@ -6,6 +6,7 @@ its fake (and is announced on the demo console)."""
 from __future__ import annotations
 
 import random
+from importlib import import_module
 
 import pytest
 from django.test import Client
@@ -162,3 +163,53 @@ def test_the_seed_keeps_accounts_stable_and_adds_new_channels(demo):
     again = seed_demo()
     assert {a.kind: a.pk for a in again.accounts if a.kind != "facebook"} == {k: v for k, v in ids.items() if k != "facebook"}
     assert any(a.kind == "facebook" for a in again.accounts)
+
+
+def run_queued(task_path: str) -> None:
+    """Run the queued tasks of one path, as the worker would."""
+    from django.utils.module_loading import import_string
+
+    task = import_string(task_path)
+    for row in DBTaskResult.objects.filter(task_path=task_path).order_by("enqueued_at"):
+        task.call(*row.args_kwargs["args"], **row.args_kwargs["kwargs"])
+        row.delete()
+
+
+def poll(kind: str):
+    def run(acc: ChannelAccount) -> None:
+        module = import_module(f"madoguchi.connectors.{kind}.inbound")
+        assert module.do_poll_notifications(acc, force=True).get("created") == 1
+
+    return run
+
+
+def webhook(kind: str):
+    return lambda acc: run_queued(f"madoguchi.connectors.{kind}.tasks.process_delivery")
+
+
+@pytest.mark.parametrize(
+    ("kind", "private", "arrive", "shown"),
+    [
+        ("bluesky", False, poll("bluesky"), "→ Bluesky reply to @emma-w.bsky.social: "),
+        ("mastodon", True, poll("mastodon"), "→ Mastodon reply to @emma_w@mastodon.social (direct): "),
+        ("facebook", False, webhook("facebook"), "→ Facebook comment reply to Emma Wilson: "),
+        ("facebook", True, webhook("facebook"), "→ Facebook Messenger reply to Emma Wilson: "),
+        ("instagram", False, webhook("instagram"), "→ Instagram comment reply to @emma_w: "),
+        ("instagram", True, webhook("instagram"), "→ Instagram DM to @emma_w: "),
+    ],
+    ids=["bluesky-mention", "mastodon-direct", "facebook-comment", "facebook-messenger", "instagram-comment", "instagram-dm"],
+)
+def test_the_other_networks_bring_messages_in_and_take_replies_out(demo, console, kind, private, arrive, shown):
+    networks = Networks(demo, client_post(Client(enforce_csrf_checks=True)), log=console.append, kinds=(kind,))
+    try:
+        assert networks.start() == [kind]
+        acc = account(demo, kind)
+        networks.write(kind, EMMA, "Is there an outage in my area?", "", random.Random(2), private=private)
+        arrive(acc)
+        conv = only_conversation(acc)
+        assert "Is there an outage in my area?" in conv.messages.get().text
+        assert agent_reply(conv, "No outage right now; let's check your router.").delivery == Delivery.SENT
+        lines = networks.replies()
+        assert len(lines) == 1 and lines[0].startswith(shown) and "check your router" in lines[0]
+    finally:
+        networks.stop()

@@ -1,3 +1,4 @@
+import logging
 import os
 import random
 import signal
@@ -29,6 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--simulated", action="store_true", help="no fakes: every channel stays simulated")
 
     def handle(self, *args: object, **opts: Any) -> None:
+        if "LOG_LEVEL" not in os.environ:  # the console shows the traffic (← in, → out); LOG_LEVEL=INFO shows every request too
+            os.environ["LOG_LEVEL"] = "WARNING"
+            logging.getLogger().setLevel(logging.WARNING)
         call_command("migrate", verbosity=0)
         demo = seed_demo()
         rng = random.Random()
@@ -46,7 +50,7 @@ class Command(BaseCommand):
         exe = [sys.executable, "-m", "madoguchi.cli"]
         children = [
             subprocess.Popen([*exe, "serve", "--host", str(opts["host"]), "--port", str(opts["port"])], env=env),
-            subprocess.Popen([*exe, "worker"], env=env),
+            subprocess.Popen([*exe, "worker", "--clock-interval", "5"], env=env),  # the pollers ask the fakes every 5 s
         ]
         stopping = False
 
