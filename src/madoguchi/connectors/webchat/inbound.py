@@ -47,7 +47,7 @@ def do_visitor_message(
     page_url: str = "",
 ) -> IngestResult:
     """Store what the visitor wrote (idempotent on the widget's client id)."""
-    text = text.replace("\r\n", "\n").strip()
+    text = text.replace("\r\n", "\n").replace("\x00", "").strip()  # PostgreSQL text refuses NUL
     if not text and not attachments:
         raise VisitorError("empty message")
     if len(text) > MAX_TEXT:

@@ -236,8 +236,8 @@ def session(request: HttpRequest, account: ChannelAccount, cfg: WidgetConfig, _v
     visitor = access_visitor(account, request.headers.get(VISITOR_HEADER, ""))
     if visitor is None:
         visitor = new_visitor(account)
-    name = str(data.get("name", visitor.name) or "").strip()[:120]
-    email = str(data.get("email", visitor.email) or "").strip()[:254]
+    name = str(data.get("name", visitor.name) or "").replace("\x00", "").strip()[:120]
+    email = str(data.get("email", visitor.email) or "").replace("\x00", "").strip()[:254]
     if email and ("@" not in email or " " in email):
         return _json({"error": _("Please check the email address.")}, 400)
     visitor = Visitor(account.pk, visitor.id, name, email)

@@ -91,6 +91,19 @@ def test_a_visitor_chats_and_the_team_answers_through_the_outbox(cast, widget, v
     assert history["read_up_to"] == history["messages"][1]["id"]  # the reply shows the team read both
 
 
+def test_hostile_input_gets_a_clear_answer_never_a_crash(widget, visitor_for):
+    v = visitor_for(widget)
+    v.start(name="nul\x00name")
+    assert v.say("nul\x00byte")["text"] == "nulbyte"
+    assert v.request("POST", "messages/", data={"text": "   "}).status_code == 400
+    assert v.request("POST", "messages/", data={"text": "x" * 5001}).status_code == 400
+    assert v.request("POST", "messages/", data={"text": "hi", "client_id": "../../etc"}).status_code == 400
+    assert v.request("POST", "messages/", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
+    assert v.request("POST", "read/", json={"up_to": "all"}).status_code == 400
+    assert v.request("POST", "session/", json={"email": "not an address"}).status_code == 400
+    assert v.request("GET", "messages/", params={"before": "1 OR 1=1"}).status_code == 200
+
+
 def test_a_retried_post_is_stored_once(widget, visitor_for):
     v = visitor_for(widget)
     v.start()
