@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from madoguchi.connectors.base import PermanentError, adapter_for
 
@@ -14,21 +14,38 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ComposerHints:
-    """What the composer tells an agent before sending on this conversation's channel."""
+    """What the composer tells an agent before sending on this conversation's channel.
+
+    The limit comes from the adapter's `max_length(account)`; everything else from its optional
+    `composer_hints(conversation) -> dict` (the field names below), so each platform keeps its
+    own rules in its own folder.
+    """
 
     max_length: int | None = None
-    # X counts CJK characters twice (a Japanese reply holds 140 characters) and any URL as 23.
-    weighted: bool = False
+    # How the platform counts the limit: "chars" (code points), "x" (CJK and emoji count 2, a
+    # link 23), "links23" (Mastodon: a link counts 23), "graphemes" (Bluesky: what a reader sees
+    # as one character).
+    counting: str = "chars"
     # LINE: "reply" (free, with the customer's reply token) or "push" (billed per message).
     line_mode: str | None = None
-    # A channel's own warning, from its adapter's optional `composer_notice(account)` (phone).
+    # A channel's own warning (phone: calls are not messages; Mastodon: who will see the reply).
     notice: str = ""
     # Facebook/Instagram direct messages: when the 24-hour window for a reply closes.
     window_closes_at: dt.datetime | None = None
 
+    @property
+    def weighted(self) -> bool:
+        return self.counting == "x"
+
+    @property
+    def window_closed(self) -> bool:
+        from django.utils import timezone
+
+        return self.window_closes_at is not None and self.window_closes_at <= timezone.now()
+
 
 def composer_hints(conversation: Conversation) -> ComposerHints:
-    """The channel's length limit and, on LINE, whether a reply will be free or billed."""
+    """The channel's length limit and its platform's notes for the agent before sending."""
     account = conversation.channel_account
     try:
         adapter = adapter_for(account)
@@ -37,26 +54,9 @@ def composer_hints(conversation: Conversation) -> ComposerHints:
     max_length = adapter.max_length(account)
     if account.config.get("simulated"):
         return ComposerHints(max_length=max_length)
-    line_mode = None
-    if account.kind == "line":
-        from madoguchi.connectors.line.outbound import reply_mode
-
-        line_mode = reply_mode(conversation)
-    window = None
-    if account.kind in {"facebook", "instagram"}:
-        from madoguchi.connectors.facebook.graph import messaging_window
-
-        window = messaging_window(conversation)
+    extra = getattr(adapter, "composer_hints", None)
+    fields: dict[str, Any] = dict(extra(conversation)) if extra else {}
     notice = getattr(adapter, "composer_notice", None)
-    notice_text = str(notice(account)) if notice else ""
-    if account.kind == "mastodon":  # who will see the reply (its visibility follows the status answered)
-        from madoguchi.connectors.mastodon.outbound import composer_notice_for
-
-        notice_text = composer_notice_for(conversation)
-    return ComposerHints(
-        max_length=max_length,
-        weighted=account.kind == "x",
-        line_mode=line_mode,
-        window_closes_at=window,
-        notice=notice_text,
-    )
+    if notice is not None and "notice" not in fields:
+        fields["notice"] = str(notice(account))
+    return ComposerHints(max_length=max_length, **fields)

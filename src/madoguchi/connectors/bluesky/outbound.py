@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import regex  # type: ignore[import-untyped]
 
@@ -49,6 +49,9 @@ from madoguchi.connectors.bluesky.client import (
 )
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.text.normalize import detect_language
+
+if TYPE_CHECKING:
+    from madoguchi.inbox.models import Conversation
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
@@ -141,6 +144,10 @@ def _created_at(key: str) -> dt.datetime | None:
 
 
 class BlueskyAdapter:
+    def composer_hints(self, conversation: Conversation) -> dict[str, Any]:
+        """Bluesky's 300 is counted in graphemes (an emoji with modifiers is one)."""
+        return {"counting": "graphemes"}
+
     kind: ClassVar[str] = "bluesky"
 
     def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:

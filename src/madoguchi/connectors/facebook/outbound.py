@@ -19,7 +19,7 @@ Documentation (November 2026), see client.py for the endpoints and graph.py for 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from madoguchi.connectors import health
 from madoguchi.connectors.base import OutboundMessage, PermanentError, SendResult, register
@@ -27,6 +27,9 @@ from madoguchi.connectors.facebook import graph
 from madoguchi.connectors.facebook.client import FacebookClient
 from madoguchi.connectors.facebook.graph import GraphError
 from madoguchi.connectors.models import ChannelAccount
+
+if TYPE_CHECKING:
+    from madoguchi.inbox.models import Conversation
 
 MAX_TEXT = 2000
 
@@ -44,6 +47,12 @@ def reply_target(account: ChannelAccount, in_reply_to: str) -> str:
 
 
 class FacebookAdapter:
+    def composer_hints(self, conversation: Conversation) -> dict[str, Any]:
+        """When Messenger's 24-hour reply window closes (None on public comments)."""
+        from madoguchi.connectors.facebook.graph import messaging_window
+
+        return {"window_closes_at": messaging_window(conversation)}
+
     kind: ClassVar[str] = "facebook"
 
     def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:

@@ -12,7 +12,7 @@ Documentation (November 2026): see client.py for the endpoints and facebook/grap
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from madoguchi.connectors import health
 from madoguchi.connectors.base import OutboundMessage, PermanentError, SendResult, register
@@ -20,6 +20,9 @@ from madoguchi.connectors.facebook import graph
 from madoguchi.connectors.facebook.graph import GraphError
 from madoguchi.connectors.instagram.client import InstagramClient
 from madoguchi.connectors.models import ChannelAccount
+
+if TYPE_CHECKING:
+    from madoguchi.inbox.models import Conversation
 
 MAX_COMMENT = 2200
 MAX_DM_BYTES = 1000
@@ -35,6 +38,12 @@ def _raw(account: ChannelAccount, external_id: str) -> dict[str, Any]:
 
 
 class InstagramAdapter:
+    def composer_hints(self, conversation: Conversation) -> dict[str, Any]:
+        """When the 24-hour reply window of an Instagram DM closes (None on comments)."""
+        from madoguchi.connectors.facebook.graph import messaging_window
+
+        return {"window_closes_at": messaging_window(conversation)}
+
     kind: ClassVar[str] = "instagram"
 
     def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:

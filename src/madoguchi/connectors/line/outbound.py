@@ -132,6 +132,10 @@ def _clear_replying(account: ChannelAccount, key: str) -> None:
 
 
 class LineAdapter:
+    def composer_hints(self, conversation: Conversation) -> dict[str, Any]:
+        """Whether the agent's reply will be a free reply or a billed push."""
+        return {"line_mode": reply_mode(conversation)}
+
     kind: ClassVar[str] = "line"
 
     def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:

@@ -16,7 +16,7 @@ Documentation (November 2026), see client.py for the endpoints:
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils.translation import gettext as _
 
@@ -90,6 +90,10 @@ def _failure(account: ChannelAccount, exc: MastodonAPIError, *, replying: bool) 
 
 
 class MastodonAdapter:
+    def composer_hints(self, conversation: Conversation) -> dict[str, Any]:
+        """Who will see the reply (its visibility follows the status answered); links count 23."""
+        return {"notice": composer_notice_for(conversation), "counting": "links23"}
+
     kind: ClassVar[str] = "mastodon"
 
     def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:

@@ -20,7 +20,7 @@ def test_x_shows_its_weighted_280_limit(cast, client_for):
     hints = composer_hints(conv)
     assert hints.max_length == 280 and hints.weighted and hints.line_mode is None
     page = client_for(cast.agent).get(f"/inbox/c/{conv.pk}/")
-    assert b'id="length-counter" data-max="280" data-weighted="1"' in page.content
+    assert b'id="length-counter" data-max="280" data-counting="x"' in page.content
 
 
 def test_line_reply_is_free_while_the_token_is_fresh_then_billed(cast, client_for):

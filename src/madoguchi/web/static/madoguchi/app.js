@@ -206,13 +206,23 @@
   });
 
   // --- length counter: the channel's limit, counted the way the platform counts ---------------
-  function platformLength(text, weighted) {
-    if (!weighted) return [...text].length;
+  const URL_RE = /https?:\/\/\S+/g;
+  function platformLength(text, counting) {
+    if (counting === "graphemes" && window.Intl && Intl.Segmenter) {
+      // Bluesky counts what a reader sees as one character (an emoji with modifiers is one).
+      return [...new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(text)].length;
+    }
+    if (counting === "links23") {
+      // Mastodon: every link counts 23, whatever its length.
+      const urls = text.match(URL_RE) || [];
+      return urls.length * 23 + [...text.replace(URL_RE, "")].length;
+    }
+    if (counting !== "x") return [...text].length;
     // X: every URL counts 23; characters outside Latin, general punctuation and a few other
     // light ranges (so CJK, kana, emoji) count 2.
-    const urls = text.match(/https?:\/\/\S+/g) || [];
+    const urls = text.match(URL_RE) || [];
     let n = urls.length * 23;
-    for (const ch of text.replace(/https?:\/\/\S+/g, "")) {
+    for (const ch of text.replace(URL_RE, "")) {
       const c = ch.codePointAt(0);
       const light = c <= 0x10ff || (c >= 0x2000 && c <= 0x200d) || (c >= 0x2010 && c <= 0x201f) || (c >= 0x2032 && c <= 0x2037);
       n += light ? 1 : 2;
@@ -223,7 +233,7 @@
     const counter = $("#length-counter");
     if (!counter || e.target.id !== "reply-text") return;
     const max = Number(counter.dataset.max);
-    const n = platformLength(e.target.value, counter.dataset.weighted === "1");
+    const n = platformLength(e.target.value, counter.dataset.counting);
     counter.textContent = n > max ? `${n} / ${max} · ${counter.dataset.over}` : `${n} / ${max}`;
     counter.classList.toggle("over", n > max);
   });
