@@ -38,9 +38,10 @@ class InboundAuthor(BaseModel):
 
 
 class InboundAttachment(BaseModel):
-    """A file that came with an inbound item; `content` is the raw bytes."""
+    """A file that came with an inbound item; `content` is the raw bytes (base64 in JSON, so a
+    quarantined item with a binary attachment can still be kept as JSON)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
 
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(default="application/octet-stream", max_length=255)

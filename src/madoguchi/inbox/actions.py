@@ -31,6 +31,7 @@ from madoguchi.inbox.models import (
     OutboxStatus,
     Status,
 )
+from madoguchi.lib.archives import bomb_reason
 from madoguchi.text.normalize import detect_language
 
 logger = logging.getLogger(__name__)
@@ -67,13 +68,28 @@ def _conversation_event(conversation: Conversation, kind: str, **extra: object) 
     )
 
 
-def _store_attachments(message: Message, attachments: list[NewAttachment]) -> None:
+def check_attachments(attachments: list[NewAttachment]) -> None:
+    """Every attachment within the size limit and not a decompression bomb, or InboxError.
+
+    Checked before any file is written, so a refused message leaves nothing behind on disk.
+    Inbound items that fail are quarantined by ingest with this reason.
+    """
     for item in attachments:
         if len(item.content) > settings.ATTACHMENT_MAX_BYTES:
             raise InboxError(
                 _("%(name)s is larger than the %(limit)s MB limit.")
                 % {"name": item.filename, "limit": settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)}
             )
+        reason = bomb_reason(item.filename, item.content)
+        if reason:
+            raise InboxError(
+                _("%(name)s was refused: %(reason)s.") % {"name": item.filename, "reason": reason}
+            )
+
+
+def _store_attachments(message: Message, attachments: list[NewAttachment]) -> None:
+    check_attachments(attachments)
+    for item in attachments:
         safe_name = item.filename.replace("/", "_").replace("\\", "_")[:200] or "file"
         att = Attachment(
             workspace_id=message.workspace_id,

@@ -102,3 +102,23 @@ def test_message_after_resolution_within_the_window_reopens_the_conversation(cas
     assert again.message.conversation_id == conv.pk
     conv.refresh_from_db()
     assert conv.status == Status.OPEN
+
+
+def test_an_attachment_that_is_a_decompression_bomb_is_quarantined_and_nothing_is_written(cast, settings, tmp_path):
+    import struct
+
+    from madoguchi.connectors.base import InboundAttachment
+    from madoguchi.ingest.models import Quarantine
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    bomb = b"\x1f\x8b\x08\x00" + b"\0" * 12 + struct.pack("<I", 4_000_000_000)
+    result = cast.inbound(
+        "see the logs",
+        attachments=[
+            InboundAttachment(filename="ok.txt", content_type="text/plain", content=b"fine"),
+            InboundAttachment(filename="logs.gz", content_type="application/gzip", content=bomb),
+        ],
+    )
+    assert result.quarantine is not None and "logs.gz" in result.quarantine.reason
+    assert Quarantine.objects.count() == 1
+    assert not any(tmp_path.rglob("*.txt"))  # the first attachment was not written either
