@@ -52,7 +52,7 @@ BLUESKY_BRAND = ("did:plc:madoguchidemo7x2kq4nwzvb", "demo-support.bsky.social")
 MASTODON_BRAND = "demo_support"
 POLL_SECONDS = 5  # the demo's pollers ask their fakes this often (the connectors' defaults are 30-60 s)
 NETWORK_KINDS = ("line", "x", "email", "bluesky", "mastodon", "facebook", "instagram")
-LABELS = {"line": "LINE", "x": "X", "email": "email", "bluesky": "Bluesky", "mastodon": "Mastodon", "facebook": "Facebook", "instagram": "Instagram", "webchat": "web chat"}
+LABELS = {"line": "LINE", "x": "X", "email": "email", "bluesky": "Bluesky", "mastodon": "Mastodon", "facebook": "Facebook", "instagram": "Instagram", "webchat": "web chat", "webform": "contact form"}
 INSTAGRAM_BRAND = "demomobile"
 
 
@@ -192,6 +192,14 @@ class Networks:
         self._connect(account, config, {"inbound_secret": secret})
         return Network("email", account, smtp, lambda: smtp.__exit__(None, None, None))
 
+    def mail_settings(self) -> dict[str, str]:
+        """Environment for the web server and worker: Django's own mail (form confirmations,
+        health alerts, password resets) goes to the local SMTP fake too, when it runs."""
+        network = self.networks.get("email")
+        if network is None:
+            return {}
+        return {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(network.fake.port), "DEFAULT_FROM_EMAIL": str(network.account.config.get("address") or "")}
+
     def _start_bluesky(self, account: ChannelAccount) -> Network:
         from madoguchi.connectors.bluesky.fake import FakeBluesky
 
@@ -264,7 +272,7 @@ class Networks:
         if account.kind in self.networks:
             return self.write(account.kind, customer, text, subject, rng)
         seed._write(account, customer, text, subject)  # web chat (through its widget) or a simulated channel
-        how = "widget API" if account.kind == "webchat" else "simulated"
+        how = {"webchat": "widget API", "webform": "hosted form"}.get(account.kind, "simulated")
         return f"← {LABELS.get(account.kind, account.kind)} message from {customer['name']} ({how})"
 
     def _customer_of(self, conv: Conversation) -> dict | None:
@@ -392,7 +400,7 @@ class Networks:
             mail = email.message_from_bytes(received.content, policy=policy.default)
             part = mail.get_body(preferencelist=("plain",))
             text = part.get_content() if part is not None else ""
-            out.append(f"→ email reply to {', '.join(received.rcpt_tos)} (SMTP): {_short(text)}")
+            out.append(f"→ email to {', '.join(received.rcpt_tos)} (SMTP) “{_short(str(mail['Subject'] or ''), 40)}”: {_short(text)}")
         return out
 
     def _replies_bluesky(self, network: Network) -> list[str]:

@@ -23,6 +23,7 @@ from madoguchi.connectors.models import ChannelAccount
 from madoguchi.inbox.models import Conversation, Status
 from madoguchi.ingest.actions import IngestResult, do_ingest
 from madoguchi.web.demo import webchat as demo_webchat
+from madoguchi.web.demo import webform as demo_webform
 
 TRAFFIC = json.loads((Path(__file__).parent / "traffic.json").read_text(encoding="utf-8"))
 DEMO_PASSWORD = "madoguchi-demo"
@@ -41,6 +42,7 @@ DEMO_ACCOUNTS = [
     ("mastodon", "@demo_support@mastodon.example"),
     ("facebook", "Demo Mobile (Facebook)"),
     ("instagram", "@demomobile"),
+    ("webform", "Contact form"),
 ]
 
 
@@ -68,6 +70,8 @@ def seed_demo() -> Demo:
     _create_accounts(ws)  # the channels added to the demo since this workspace was made
     for account in ChannelAccount.objects.filter(workspace=ws, kind="webchat"):
         demo_webchat.setup_demo_widget(account)  # a real widget: its sample visitors write through it
+    for account in ChannelAccount.objects.filter(workspace=ws, kind="webform"):
+        demo_webform.setup_demo_form(account)  # a real form: its sample customers fill it in
     return Demo(ws, list(ChannelAccount.objects.filter(workspace=ws)))
 
 
@@ -132,6 +136,8 @@ def send_one(demo: Demo, rng: random.Random) -> IngestResult:
 def _write(account: ChannelAccount, customer: dict, text: str, subject: str = "") -> IngestResult:
     if account.kind == "webchat":  # through the chat widget's API, as a visitor on a website
         return demo_webchat.send(account, customer, text)
+    if account.kind == "webform":  # the hosted contact form, filled in as a browser does
+        return demo_webform.send(account, customer, text, subject, f"{customer['handle'].replace('.', '_')}@mail.example")
     return do_ingest(account, _item(account, customer, text, subject))
 
 

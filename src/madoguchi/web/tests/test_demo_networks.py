@@ -119,7 +119,7 @@ def test_traffic_arrives_through_the_fakes_and_replies_reach_them(demo, nets, co
     shown = nets.replies()
     assert any(s.startswith("→ LINE reply to 佐藤 ゆい (reply token, free)") for s in shown)
     assert any(s.startswith("→ X reply to @emma_w: Sorry about that!") for s in shown)
-    assert any(s.startswith(f"→ email reply to {demo_networks.mail_address(LIAM)} (SMTP): We are refunding") for s in shown)
+    assert any(s.startswith(f"→ email to {demo_networks.mail_address(LIAM)} (SMTP) “Re: Double charge") for s in shown)
     assert nets.replies() == []  # each reply is announced once
 
 
@@ -211,5 +211,22 @@ def test_the_other_networks_bring_messages_in_and_take_replies_out(demo, console
         assert agent_reply(conv, "No outage right now; let's check your router.").delivery == Delivery.SENT
         lines = networks.replies()
         assert len(lines) == 1 and lines[0].startswith(shown) and "check your router" in lines[0]
+    finally:
+        networks.stop()
+
+
+def test_a_contact_form_submission_is_answered_by_mail_through_the_demo_mailbox(demo, console):
+    networks = Networks(demo, client_post(Client()), log=console.append, kinds=("email",))
+    try:
+        assert networks.start() == ["email"]
+        form = account(demo, "webform")
+        networks.demo.accounts = [form]
+        assert networks.send_one(random.Random(4)).endswith("(hosted form)")
+        conv = only_conversation(form)
+        assert conv.contact.identities.filter(kind="email").exists() or conv.contact.email
+        agent_reply(conv, "Thank you for your message; here is our answer.")
+        smtp = networks.networks["email"].fake
+        assert len(smtp.messages) == 1 and smtp.messages[0].mail_from == "support@demo.example"
+        assert any("here is our answer" in line for line in networks.replies())
     finally:
         networks.stop()

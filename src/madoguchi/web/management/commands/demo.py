@@ -47,6 +47,8 @@ class Command(BaseCommand):
         self.stdout.write("Starting the local fake social networks…")
         connected = networks.start()
         env = dict(os.environ)
+        if "EMAIL_HOST" not in env and "EMAIL_BACKEND" not in env:
+            env.update(networks.mail_settings())
         exe = [sys.executable, "-m", "madoguchi.cli"]
         children = [
             subprocess.Popen([*exe, "serve", "--host", str(opts["host"]), "--port", str(opts["port"])], env=env),
@@ -87,7 +89,7 @@ class Command(BaseCommand):
         if connected:
             self.stdout.write("Local fake social networks: " + ", ".join(LABELS[kind] for kind in connected))
             self.stdout.write("Customers write in through them; your replies go out to them (shown here with →).")
-        simulated = [a.kind for a in demo.accounts if a.kind not in connected and a.kind != "webchat"]
+        simulated = [a.kind for a in demo.accounts if a.kind not in connected and a.kind not in ("webchat", "webform")]
         if simulated:
             self.stdout.write("Simulated channels (no fake): " + ", ".join(sorted(set(simulated))))
         self.stdout.write("Sample customers write in every few seconds. Ctrl-C stops everything.")
