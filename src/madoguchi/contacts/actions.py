@@ -1,10 +1,11 @@
-"""Writes for contacts and identities: find-or-create from a channel author, merge, undo merge."""
+"""Writes for contacts and identities: find-or-create from a channel author, add an identity to a
+contact, merge, undo merge."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
 
 class MergeError(ValueError):
     pass
+
+
+class IdentityTaken(ValueError):
+    """The identity asked for already belongs to another contact (merging is a separate act)."""
+
+    def __init__(self, message: str, identity: Identity) -> None:
+        super().__init__(message)
+        self.identity = identity
 
 
 def do_get_or_create_identity(workspace_id: int, kind: str, author: InboundAuthor) -> Identity:
@@ -54,6 +63,43 @@ def do_get_or_create_identity(workspace_id: int, kind: str, author: InboundAutho
     if changed:
         identity.updated_at = timezone.now()
         identity.save()
+    return identity
+
+
+def do_add_identity(contact: Contact, kind: str, author: InboundAuthor) -> Identity:
+    """Attach this channel handle to an existing contact; IdentityTaken if another contact has it.
+
+    Already the contact's own: returned as it is. Owned by someone else: refused, never moved,
+    because deciding that two records are one person is a merge, done on the contacts page.
+    Two requests adding the same handle at once store one row (the unique key decides).
+    """
+    identity = Identity.objects.filter(
+        workspace_id=contact.workspace_id, kind=kind, external_id=author.external_id
+    ).first()
+    if identity is None:
+        try:
+            with transaction.atomic():
+                return Identity.objects.create(
+                    workspace_id=contact.workspace_id,
+                    contact=contact,
+                    kind=kind,
+                    external_id=author.external_id,
+                    handle=author.handle,
+                    display_name=author.display_name or contact.name,
+                    avatar_url=author.avatar_url,
+                    followers=author.followers,
+                    language=author.language,
+                )
+        except IntegrityError:  # created meanwhile by another request: judge that row instead
+            identity = Identity.objects.get(
+                workspace_id=contact.workspace_id, kind=kind, external_id=author.external_id
+            )
+    if identity.contact_id != contact.pk:
+        raise IdentityTaken(
+            _("%(handle)s already belongs to contact #%(id)s; merge the contacts first.")
+            % {"handle": identity.handle or identity.external_id, "id": identity.contact_id},
+            identity,
+        )
     return identity
 
 

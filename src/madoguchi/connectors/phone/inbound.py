@@ -36,7 +36,6 @@ import uuid
 from typing import Literal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -44,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from madoguchi.accounts.models import User
 from madoguchi.connectors.base import InboundAuthor, InboundItem
 from madoguchi.connectors.models import ChannelAccount, ChannelKind
+from madoguchi.contacts.actions import IdentityTaken, do_add_identity
 from madoguchi.contacts.models import Contact, Identity
 from madoguchi.inbox import actions as inbox_actions
 from madoguchi.inbox.models import Conversation, Message
@@ -233,31 +233,13 @@ def _identity_for(account: ChannelAccount, contact: Contact, number: str) -> Ide
     """The contact's identity for this number, added when the contact has none yet.
 
     A number that already belongs to another contact is refused rather than moved: merging
-    two people is a decision for the contacts page. (The contacts app has no action to add an
-    identity to an existing contact yet, so the row is written here.)
+    two people is a decision for the contacts page.
     """
-    existing = Identity.objects.filter(
-        workspace_id=account.workspace_id, kind=ChannelKind.PHONE, external_id=number
-    ).first()
-    if existing is not None:
-        if existing.contact_id != contact.pk:
-            raise PhoneError(
-                _("%(number)s belongs to contact #%(id)s; merge the contacts first.")
-                % {"number": number, "id": existing.contact_id}
-            )
-        return existing
+    author = InboundAuthor(external_id=number, handle=number, display_name=contact.name[:255])
     try:
-        with transaction.atomic():
-            return Identity.objects.create(
-                workspace_id=account.workspace_id,
-                contact=contact,
-                kind=ChannelKind.PHONE,
-                external_id=number,
-                handle=number,
-                display_name=contact.name,
-            )
-    except IntegrityError:
-        return _identity_for(account, contact, number)
+        return do_add_identity(contact, ChannelKind.PHONE, author)
+    except IdentityTaken as exc:
+        raise PhoneError(str(exc)) from None
 
 
 def _current_conversation(account: ChannelAccount, contact: Contact) -> Conversation | None:

@@ -22,12 +22,12 @@ import secrets
 from dataclasses import dataclass, field
 
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from madoguchi.connectors.base import InboundAttachment, InboundAuthor, InboundItem
 from madoguchi.connectors.models import ChannelAccount, ChannelKind
-from madoguchi.contacts.actions import do_get_or_create_identity
+from madoguchi.contacts.actions import IdentityTaken, do_add_identity, do_get_or_create_identity
 from madoguchi.contacts.models import Identity
 from madoguchi.inbox import actions as inbox_actions
 from madoguchi.ingest.actions import do_ingest, do_quarantine
@@ -111,13 +111,14 @@ def quarantine(account: ChannelAccount, reason: str, data: dict[str, object]) ->
 def _link_identities(account: ChannelAccount, author: InboundAuthor) -> None:
     """Make the form identity and the email identity of this address one contact.
 
-    The contacts app has no action to add an identity to an existing contact yet, so this adds
-    the missing one of the pair itself (get_or_create: two submissions racing store one row).
+    A new address gets an email identity (with its contact) first; the missing one of the pair
+    then joins that contact. If the pair already sits on two contacts it stays so: merging them
+    is a decision for the contacts page.
     """
     ws = account.workspace_id
     existing = {
         i.kind: i
-        for i in Identity.objects.filter(
+        for i in Identity.objects.select_related("contact").filter(
             workspace_id=ws,
             kind__in=(ChannelKind.WEBFORM, ChannelKind.EMAIL),
             external_id=author.external_id,
@@ -126,26 +127,14 @@ def _link_identities(account: ChannelAccount, author: InboundAuthor) -> None:
     if len(existing) == 2:
         return
     if not existing:
-        # A new person: an email identity (with its contact) first, the form identity joins it.
         existing[ChannelKind.EMAIL] = do_get_or_create_identity(ws, ChannelKind.EMAIL, author)
-    contact_id = next(iter(existing.values())).contact_id
+    contact = next(iter(existing.values())).contact
     for kind in (ChannelKind.WEBFORM, ChannelKind.EMAIL):
         if kind not in existing:
             try:
-                with transaction.atomic():
-                    Identity.objects.get_or_create(
-                        workspace_id=ws,
-                        kind=kind,
-                        external_id=author.external_id,
-                        defaults={
-                            "contact_id": contact_id,
-                            "handle": author.handle,
-                            "display_name": author.display_name,
-                            "language": author.language,
-                        },
-                    )
-            except IntegrityError:  # the other submission made it: fine
-                pass
+                do_add_identity(contact, kind, author)
+            except IdentityTaken:  # a racing submission tied it to another contact: keep both
+                logger.info("webform: %s identity of %s is on another contact", kind, contact.pk)
 
 
 def message_domain(account: ChannelAccount) -> str:
