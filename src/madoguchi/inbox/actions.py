@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import nh3
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -662,4 +662,107 @@ def do_post_public(account: ChannelAccount, *, text: str, author: User | None = 
     conversation.save()
     _conversation_event(conversation, "message.created", message=message.pk, direction="out")
     transaction.on_commit(lambda: _enqueue_delivery(outbox.pk))
+    return message
+
+
+def do_record_outbound(
+    conversation: Conversation,
+    *,
+    author: User | None,
+    text: str,
+    html: str = "",
+    channel_account: ChannelAccount | None = None,
+    external_id: str | None = None,
+    public: bool = False,
+    raw: dict | None = None,
+    created_at: dt.datetime | None = None,
+) -> Message:
+    """Record something we already said to the customer outside the outbox (a call an agent made,
+    a provider's outbound call event): delivery "sent", nothing queued, nothing sent.
+
+    Idempotent on (account, external id): a provider's retry returns the stored message.
+
+    How the conversation moves, compared with do_reply: a recorded message answers the customer
+    only if it is at least as recent as their latest message. Then, as a reply does, it ends
+    their wait (waiting_since, first response) and a new or open conversation becomes pending;
+    a snoozed one stays snoozed (a logged call does not cancel the agent's chosen wake-up) and a
+    resolved one stays resolved. A message recorded late, older than what the customer wrote
+    since, is only history: the customer is still waiting. An author with nobody assigned takes
+    the conversation, as with a reply; a provider's event (no author) assigns nobody.
+    """
+    text = text.strip()
+    if not text:
+        raise InboxError(_("Write something before sending."))
+    account = channel_account or conversation.channel_account
+    if external_id:
+        existing = Message.objects.filter(channel_account=account, external_id=external_id).first()
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            return _record_outbound(
+                conversation,
+                author=author,
+                text=text,
+                html=html,
+                account=account,
+                external_id=external_id,
+                public=public,
+                raw=raw,
+                created_at=created_at or timezone.now(),
+            )
+    except IntegrityError:
+        # The same external id was stored meanwhile (a concurrent retry): that one stands.
+        if not external_id:
+            raise
+        return Message.objects.get(channel_account=account, external_id=external_id)
+
+
+def _record_outbound(
+    conversation: Conversation,
+    *,
+    author: User | None,
+    text: str,
+    html: str,
+    account: ChannelAccount,
+    external_id: str | None,
+    public: bool,
+    raw: dict | None,
+    created_at: dt.datetime,
+) -> Message:
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    message = _add_message(
+        conversation,
+        direction=Direction.OUTBOUND,
+        channel_account=account,
+        author=author,
+        text=text,
+        html=sanitize_html(html),
+        external_id=external_id or None,
+        public=public,
+        language=conversation.language,
+        created_at=created_at,
+        delivery=Delivery.SENT,
+        raw=raw or {},
+    )
+    last_inbound_at = (
+        conversation.messages.filter(direction=Direction.INBOUND)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    answers = last_inbound_at is None or created_at >= last_inbound_at
+    if answers:
+        if conversation.status in (Status.NEW, Status.OPEN):
+            conversation.status = Status.PENDING
+        conversation.waiting_since = None
+        conversation.first_response_at = conversation.first_response_at or created_at
+        if author is not None and conversation.assignee_id is None:
+            conversation.assignee = author
+    if created_at >= conversation.last_message_at:
+        conversation.last_message_at = created_at
+        conversation.preview = _preview(text)
+    conversation.message_count += 1
+    conversation.save()
+    _conversation_event(conversation, "message.created", message=message.pk, direction="out")
     return message

@@ -19,7 +19,8 @@ a timestamp more than five minutes away from our clock is refused, so a captured
 replayed later. Idempotent on the event id: a provider's retry changes nothing.
 
 A voicemail or a call becomes a message from the caller (a new conversation, or the caller's
-open one on this line), with the transcript as its text and a link to the recording. Recording
+open one on this line), with the transcript as its text and a link to the recording; a call we
+made ("direction": "outbound") becomes our outbound message there, recorded as already said. Recording
 links must be http(s): anything else (javascript:, data:, file:) is refused with 400.
 """
 
@@ -42,8 +43,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from madoguchi.accounts.models import User
 from madoguchi.connectors.base import InboundAuthor, InboundItem
+from madoguchi.connectors.health import do_record_channel_ok
 from madoguchi.connectors.models import ChannelAccount, ChannelKind
-from madoguchi.contacts.actions import IdentityTaken, do_add_identity
+from madoguchi.contacts.actions import IdentityTaken, do_add_identity, do_get_or_create_identity
 from madoguchi.contacts.models import Contact, Identity
 from madoguchi.inbox import actions as inbox_actions
 from madoguchi.inbox.models import Conversation, Message
@@ -198,7 +200,11 @@ def describe(
 
 
 def receive_event(account: ChannelAccount, event: CallEvent) -> Message:
-    """A provider's call or voicemail into the inbox, once per event id."""
+    """A provider's call or voicemail into the inbox, once per event id.
+
+    An inbound call is the caller's message. An outbound one is ours, recorded as already said
+    (`do_record_outbound`) in the customer's conversation on this line: it is never sent again.
+    """
     number = event.customer_number
     text, body_html = describe(
         kind=event.type,
@@ -208,22 +214,75 @@ def receive_event(account: ChannelAccount, event: CallEvent) -> Message:
         summary=event.transcript,
         recording_url=event.recording_url,
     )
+    author = InboundAuthor(external_id=number, handle=number, display_name=event.caller_name[:255])
+    raw = {"call": event.model_dump(mode="json", by_alias=True), "source": "provider"}
+    if event.direction == "outbound":
+        return _record_our_call(
+            account,
+            author,
+            text=text,
+            html=body_html,
+            agent=None,
+            external_id=f"call-{event.id}",
+            raw=raw,
+            created_at=event.started_at or timezone.now(),
+        )
     item = InboundItem(
         external_id=f"call-{event.id}",
-        author=InboundAuthor(
-            external_id=number, handle=number, display_name=event.caller_name[:255]
-        ),
+        author=author,
         text=text,
         html=body_html,
         language=event.language,
         created_at=event.started_at or timezone.now(),
-        raw={"call": event.model_dump(mode="json", by_alias=True), "source": "provider"},
+        raw=raw,
     )
     result = do_ingest(account, item)
     if result.message is None:
         reason = result.quarantine.reason if result.quarantine else "not stored"
         raise PhoneError(f"call event not stored: {reason}")
     return result.message
+
+
+def _record_our_call(
+    account: ChannelAccount,
+    author: InboundAuthor,
+    *,
+    text: str,
+    html: str,
+    agent: User | None,
+    external_id: str,
+    raw: dict,
+    created_at: dt.datetime,
+    identity: Identity | None = None,
+) -> Message:
+    """A call we made, as an outbound message in the customer's current conversation on this
+    line (a new one, "Call to …", when there is none)."""
+    stored = Message.objects.filter(channel_account=account, external_id=external_id).first()
+    if stored is not None:  # a provider's retry: before opening any conversation
+        return stored
+    if identity is None:
+        identity = do_get_or_create_identity(account.workspace_id, ChannelKind.PHONE, author)
+    conversation = _current_conversation(account, identity.contact)
+    if conversation is None:
+        conversation = inbox_actions.do_create_conversation(
+            channel_account=account,
+            identity=identity,
+            subject=_("Call to %(number)s") % {"number": author.external_id},
+            language=identity.contact.language,
+            created_at=created_at,
+        )
+    message = inbox_actions.do_record_outbound(
+        conversation,
+        author=agent,
+        text=text,
+        html=html,
+        channel_account=account,
+        external_id=external_id,
+        raw=raw,
+        created_at=created_at,
+    )
+    do_record_channel_ok(account, received=agent is None, reconnect=False)
+    return message
 
 
 # --- calls agents log ------------------------------------------------------------------------
@@ -266,8 +325,9 @@ def log_call(
     """Record a call an agent had with a contact, in the contact's conversation on this line.
 
     An incoming call is the customer speaking: a message from them (threaded like any inbound
-    item, seen by the agent who took it). An outgoing call is us: a note by the agent in the
-    conversation, never sent anywhere.
+    item, seen by the agent who took it). An outgoing call is us: an outbound message by the
+    agent, recorded as already said (never sent anywhere), which answers the customer like a
+    reply does (see inbox.actions.do_record_outbound).
     """
     if contact.workspace_id != account.workspace_id or account.kind != ChannelKind.PHONE:
         raise PhoneError(_("This phone line is not in the contact's workspace."))
@@ -303,13 +363,16 @@ def log_call(
             raise PhoneError(result.quarantine.reason if result.quarantine else "not stored")
         inbox_actions.do_mark_seen(result.message.conversation, agent)
         return result.message
-    conversation = _current_conversation(account, contact)
-    if conversation is None:
-        conversation = inbox_actions.do_create_conversation(
-            channel_account=account,
-            identity=identity,
-            subject=_("Call to %(number)s") % {"number": number},
-            language=contact.language,
-        )
-        inbox_actions.do_mark_seen(conversation, agent)
-    return inbox_actions.do_add_note(conversation, author=agent, text=text)
+    message = _record_our_call(
+        account,
+        InboundAuthor(external_id=number, handle=number),
+        text=text,
+        html=body_html,
+        agent=agent,
+        external_id=f"logged-call-{uuid.uuid4().hex}",
+        raw={"call": call},
+        created_at=timezone.now(),
+        identity=identity,
+    )
+    inbox_actions.do_mark_seen(message.conversation, agent)
+    return message

@@ -18,7 +18,7 @@ from madoguchi.connectors.phone.outbound import adapter
 from madoguchi.connectors.queries import composer_hints
 from madoguchi.contacts.models import Contact, Identity
 from madoguchi.inbox import actions as inbox_actions
-from madoguchi.inbox.models import Conversation, Delivery, Direction, Message
+from madoguchi.inbox.models import Conversation, Delivery, Direction, Message, Outbox
 from madoguchi.inbox.tasks import deliver_outbox
 
 pytestmark = pytest.mark.django_db
@@ -71,11 +71,30 @@ def test_a_providers_retry_stores_the_call_once(line, provider) -> None:
     assert Message.objects.filter(channel_account=line).count() == 1
 
 
-def test_an_outbound_call_event_is_keyed_on_the_number_called(line, provider) -> None:
-    assert provider.post(line.pk, fixture("call_outbound.json")).status_code == 202
+def test_an_outbound_call_event_is_our_message_to_the_number_called(line, provider) -> None:
+    for _ in range(2):  # a provider's retry stores it once
+        assert provider.post(line.pk, fixture("call_outbound.json")).status_code == 202
     message = Message.objects.get(channel_account=line)
-    assert message.identity.external_id == "+819012345678"
+    assert message.direction == Direction.OUTBOUND and message.delivery == Delivery.SENT
+    assert message.author is None and message.raw["source"] == "provider"
+    assert not Outbox.objects.exists()
+    identities = message.conversation.contact.identities.values_list("external_id", flat=True)
+    assert list(identities) == ["+819012345678"]
     assert "4:05" in message.text and "RE77.wav" in message.html
+    assert Conversation.objects.filter(channel_account=line).count() == 1
+
+
+def test_an_outbound_call_event_answers_the_callers_open_conversation(line, provider) -> None:
+    event = fixture("call_outbound.json")
+    inbound = provider.post(
+        line.pk, {**event, "id": "CA-in-1", "direction": "inbound", "from": event["to"],
+                  "to": event["from"], "started_at": None}
+    )
+    assert inbound.status_code == 202, inbound.content
+    assert provider.post(line.pk, {**event, "started_at": None}).status_code == 202
+    conversation = Conversation.objects.get(channel_account=line)
+    assert conversation.message_count == 2 and conversation.status == "pending"
+    assert conversation.waiting_since is None
 
 
 def test_missing_wrong_and_stale_signatures_are_refused(line, provider) -> None:
@@ -160,7 +179,7 @@ def test_an_agent_logs_an_incoming_call_from_the_contact_page(cast, line, client
     assert Conversation.objects.filter(channel_account=line).count() == 1
 
 
-def test_an_outgoing_call_is_recorded_as_the_agents_note_not_a_customer_message(
+def test_an_outgoing_call_is_recorded_as_the_agents_sent_message_never_queued(
     cast, line, client_for
 ) -> None:
     contact = Contact.objects.create(workspace=cast.ws, name="山田 花子")
@@ -174,10 +193,11 @@ def test_an_outgoing_call_is_recorded_as_the_agents_note_not_a_customer_message(
             "summary": "折り返し済み",
         },
     )
-    [note] = Message.objects.filter(conversation__channel_account=line)
-    assert note.direction == Direction.NOTE and note.author == cast.agent
-    assert "+819011112222" in note.text and "折り返し済み" in note.text
-    assert note.conversation.contact == contact
+    [call] = Message.objects.filter(conversation__channel_account=line)
+    assert call.direction == Direction.OUTBOUND and call.author == cast.agent
+    assert call.delivery == Delivery.SENT and not Outbox.objects.exists()
+    assert "+819011112222" in call.text and "折り返し済み" in call.text
+    assert call.conversation.contact == contact and call.conversation.status == "pending"
 
 
 def test_a_number_of_another_contact_is_refused_with_the_reason(cast, line, client_for) -> None:
