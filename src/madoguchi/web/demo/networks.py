@@ -119,9 +119,13 @@ class Networks:
 
     def start(self) -> list[str]:
         """Start every fake that can start; returns the kinds now connected to a fake."""
-        for kind in self.kinds:
+        for kind in NETWORK_KINDS:
             account = self._account(kind)
             if account is None:
+                continue
+            if kind not in self.kinds:  # left pointing at a fake of a run that was killed, perhaps
+                if not account.config.get("simulated"):
+                    _set_simulated(account)
                 continue
             try:
                 network = getattr(self, f"_start_{kind}")(account)

@@ -230,3 +230,14 @@ def test_a_contact_form_submission_is_answered_by_mail_through_the_demo_mailbox(
         assert any("here is our answer" in line for line in networks.replies())
     finally:
         networks.stop()
+
+
+def test_without_fakes_the_sample_traffic_still_reaches_every_channel(demo):
+    """The browser tests' driver and screenshots use this path (no fakes, simulated channels)."""
+    from madoguchi.web.demo.seed import send_one
+
+    rng = random.Random(11)
+    results = [send_one(demo, rng) for _ in range(40)]
+    assert all(r.message is not None for r in results)
+    kinds = set(Conversation.objects.exclude(pk__in=SEEDED).values_list("channel_account__kind", flat=True))
+    assert {"line", "x", "email", "webchat", "webform", "mastodon"} <= kinds

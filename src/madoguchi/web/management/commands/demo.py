@@ -44,7 +44,8 @@ class Command(BaseCommand):
             return http.post(path, content=body, headers=headers).status_code
 
         networks = Networks(demo, post, log=self.stdout.write, kinds=() if opts["simulated"] else NETWORK_KINDS)
-        self.stdout.write("Starting the local fake social networks…")
+        if not opts["simulated"]:
+            self.stdout.write("Starting the local fake social networks…")
         connected = networks.start()
         env = dict(os.environ)
         if "EMAIL_HOST" not in env and "EMAIL_BACKEND" not in env:
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         ]
         stopping = False
 
-        def stop(*_args: object) -> None:
+        def stop(*_args: object, code: int = 0) -> None:
             nonlocal stopping
             if stopping:
                 return
@@ -72,13 +73,13 @@ class Command(BaseCommand):
                     child.kill()
             networks.stop()
             http.close()
-            sys.exit(0)
+            sys.exit(code)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         if not _wait_until_up(base + "/login/", children):
             self.stderr.write("the web server did not answer; shutting down")
-            stop()
+            stop(code=1)
 
         url = f"http://{opts['host']}:{opts['port']}/"
         self.stdout.write("\n" + "=" * 60)
@@ -111,7 +112,7 @@ class Command(BaseCommand):
                 self.stdout.write(line)
             if any(child.poll() is not None for child in children):
                 self.stderr.write("a child process stopped; shutting down")
-                stop()
+                stop(code=1)
             if time.monotonic() >= next_at:
                 send()
                 next_at = time.monotonic() + rng.expovariate(1 / every)
