@@ -607,17 +607,42 @@ def faq_candidates(workspace_id: int, *, days: int = 30, min_size: int = 3, limi
 # -- version history -------------------------------------------------------------------------
 
 
-def version_diff(old: str, new: str) -> list[tuple[str, str]]:
-    """Line diff of two texts as (kind, line) rows, kind one of " ", "-", "+"; rendered by the
-    template with autoescaping, so article text can never inject markup."""
+def version_diff(old: str, new: str) -> list[tuple[str, list[tuple[bool, str]]]]:
+    """Line diff of two texts as (kind, segments) rows, kind one of " ", "-", "+"; a changed line
+    paired with its replacement carries (changed, text) segments so the template can mark the
+    characters that differ (Japanese paragraphs are often one long line). The template renders
+    every segment with autoescaping, so article text can never inject markup."""
     import difflib
 
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[str, list[tuple[bool, str]]]] = []
     a, b = old.splitlines(), new.splitlines()
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if op == "equal":
-            rows += [(" ", line) for line in a[i1:i2]]
+            rows += [(" ", [(False, line)]) for line in a[i1:i2]]
+            continue
+        olds, news = a[i1:i2], b[j1:j2]
+        if op == "replace" and len(olds) == len(news):
+            pairs = [_char_diff(x, y) for x, y in zip(olds, news, strict=True)]
+            rows += [("-", o) for o, _n in pairs]
+            rows += [("+", n) for _o, n in pairs]
         else:
-            rows += [("-", line) for line in a[i1:i2]]
-            rows += [("+", line) for line in b[j1:j2]]
+            rows += [("-", [(False, line)]) for line in olds]
+            rows += [("+", [(False, line)]) for line in news]
     return rows
+
+
+def _char_diff(old: str, new: str) -> tuple[list[tuple[bool, str]], list[tuple[bool, str]]]:
+    """Character spans of a changed line pair; lines with little in common are marked whole."""
+    import difflib
+
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    if matcher.ratio() < 0.5:
+        return [(False, old)], [(False, new)]
+    old_parts: list[tuple[bool, str]] = []
+    new_parts: list[tuple[bool, str]] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if i2 > i1:
+            old_parts.append((op != "equal", old[i1:i2]))
+        if j2 > j1:
+            new_parts.append((op != "equal", new[j1:j2]))
+    return old_parts, new_parts

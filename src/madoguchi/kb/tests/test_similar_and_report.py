@@ -194,6 +194,13 @@ def test_the_version_diff_is_escaped_and_workspace_scoped(cast, client_for):
     body = html.split('id="body-diff"')[1]
     assert '<div class="del">line two</div>' in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert "<script>alert" not in html
+    rows = queries.version_diff("返品は14日以内\n同じ行", "返品は30日以内\n同じ行\n新しい行")
+    assert rows == [
+        ("-", [(False, "返品は"), (True, "14"), (False, "日以内")]),
+        ("+", [(False, "返品は"), (True, "30"), (False, "日以内")]),
+        (" ", [(False, "同じ行")]),
+        ("+", [(False, "新しい行")]),
+    ]
     assert client_for(cast.agent_b).get(f"/kb/a/{a.pk}/diff/").status_code == 404
     assert client_for(cast.agent).get(f"/kb/a/{a.pk}/diff/?from=9&to=2").status_code == 404
 
