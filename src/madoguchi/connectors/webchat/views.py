@@ -30,6 +30,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
+from django.db import connection
 from django.http import (
     FileResponse,
     Http404,
@@ -309,11 +310,20 @@ def read(request: HttpRequest, account: ChannelAccount, cfg: WidgetConfig, visit
     return _json({"read": inbound.do_visitor_read(account, visitor, up_to)})
 
 
+def _gate_and_close(request: HttpRequest, key: str) -> tuple[ChannelAccount, WidgetConfig, str] | HttpResponse:
+    try:
+        return _gate(request, key)
+    finally:
+        connection.close()
+
+
 @csrf_exempt  # token-authenticated cross-origin API: see the module docstring
 async def events(request: HttpRequest, key: str) -> HttpResponse | StreamingHttpResponse:
     """The visitor's live events (SSE). Read with fetch() so the token travels in a header,
     not in the URL (EventSource cannot send headers)."""
-    gate = await sync_to_async(_gate)(request, key)
+    # Not thread_sensitive: that thread and its database connection would live as long as the
+    # stream (hours); a pool thread that closes its connection at once holds nothing.
+    gate = await sync_to_async(_gate_and_close, thread_sensitive=False)(request, key)
     if isinstance(gate, HttpResponse):
         return gate
     account, _cfg, origin = gate
