@@ -125,6 +125,7 @@ def _ingest(account: ChannelAccount, item: InboundItem, triage: dict[str, Any]) 
             raw=item.raw,
             **triage,
         )
+        do_apply_pending_post_events([post])
     if item.route == "stream":
         return IngestResult(created=True, post=post)
     conversation = _find_conversation(account, item, identity.contact_id)
@@ -162,8 +163,13 @@ def do_ingest_event(account: ChannelAccount, event: InboundEvent) -> MessageEven
     """Keep a reaction, edit, deletion, follow/unfollow or read mark; never dropped.
 
     Idempotent on (account, event.external_id). The event hangs on the message it targets, or
-    waits for it when the platform delivered the event first.
+    waits for it when the platform delivered the event first. Edits and deletions also apply to a
+    captured public post with that id on this account (a listening stream item, which has no
+    message), now or when the post is captured later.
     """
+    existing = MessageEvent.objects.filter(channel_account=account, external_id=event.external_id).first()
+    if existing is not None:
+        return existing
     try:
         with transaction.atomic():
             identity = do_get_or_create_identity(account.workspace_id, account.kind, event.author)
@@ -181,11 +187,55 @@ def do_ingest_event(account: ChannelAccount, event: InboundEvent) -> MessageEven
                     raw=event.raw,
                 ),
             )
+            if record.kind in POST_EVENT_KINDS and record.target_external_id:
+                post = (
+                    Post.objects.select_for_update()
+                    .filter(channel_account=account, external_id=record.target_external_id)
+                    .first()
+                )
+                if post is not None:
+                    _apply_post_event(post, record)
     except IntegrityError:
         # Two deliveries of the same event raced; the other one stored it.
         return MessageEvent.objects.get(channel_account=account, external_id=event.external_id)
     ChannelAccount.objects.filter(pk=account.pk).update(last_receive_at=timezone.now())
     return record
+
+
+POST_EVENT_KINDS = ("edit", "delete")
+
+
+def _apply_post_event(post: Post, record: MessageEvent) -> None:
+    """An edit or deletion on a captured post: the latest edit wins, the first deletion counts."""
+    if record.kind == "edit" and (post.edited_at is None or record.created_at > post.edited_at):
+        if not record.previous_text:  # not already taken from the post's message
+            record.previous_text = post.text
+            record.save(update_fields=["previous_text"])
+        Post.objects.filter(pk=post.pk).update(text=record.text, edited_at=record.created_at)
+        post.text, post.edited_at = record.text, record.created_at
+    elif record.kind == "delete" and post.deleted_at is None:
+        Post.objects.filter(pk=post.pk).update(deleted_at=record.created_at)
+        post.deleted_at = record.created_at
+
+
+def do_apply_pending_post_events(posts: list[Post]) -> int:
+    """Apply the edits and deletions that arrived before these freshly captured posts (one query
+    for the whole list); returns how many were applied."""
+    by_target: dict[tuple[int, str], Post] = {(p.channel_account_id, p.external_id): p for p in posts}
+    if not by_target:
+        return 0
+    pending = MessageEvent.objects.filter(
+        channel_account_id__in={p.channel_account_id for p in posts},
+        target_external_id__in=[p.external_id for p in posts],
+        kind__in=POST_EVENT_KINDS,
+    ).order_by("created_at", "id")
+    applied = 0
+    for record in pending:
+        post = by_target.get((record.channel_account_id, record.target_external_id))
+        if post is not None:
+            _apply_post_event(post, record)
+            applied += 1
+    return applied
 
 
 def do_quarantine(account: ChannelAccount | None, reason: str, payload: str | bytes, workspace_id: int | None = None) -> Quarantine:

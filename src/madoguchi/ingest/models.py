@@ -48,6 +48,10 @@ class Post(models.Model):
     handled_by = models.ForeignKey(
         "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Set when the author edits or deletes the post on the platform (ingest.do_ingest_event); the
+    # text it replaced stays on the MessageEvent of the edit, a deleted post keeps its text.
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         unique_together = [("channel_account", "external_id")]

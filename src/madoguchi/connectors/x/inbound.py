@@ -15,8 +15,9 @@ are polled every `config["poll_seconds"]` (default 60 s; 300 requests per 15 min
 
 Edits: an edited post comes back as a new post id whose `edit_history_tweet_ids` lists every
 version, oldest first (https://docs.x.com/x-api/fundamentals/edit-posts). When we already hold an
-earlier version, the new one is recorded as an edit event on it (the original text is kept for
-audit); otherwise it is ingested as a post of its own.
+earlier version (a message, or a post captured from the filtered stream), the new one is recorded
+as an edit event on it (the original text is kept for audit); otherwise it is ingested as a post
+of its own.
 """
 
 from __future__ import annotations
@@ -97,13 +98,17 @@ def listen_route(tweet: Tweet, own_id: str, own_username: str = "") -> str:
 
 
 def edit_target(account: ChannelAccount, tweet: Tweet) -> str:
-    """The external id of the version of this post we already hold, if this post is an edit of it."""
+    """The external id of the version of this post we already hold (as a message, or as a post
+    captured from the stream), if this post is an edit of it."""
     from madoguchi.inbox.models import Message
+    from madoguchi.ingest.models import Post
 
     earlier = [i for i in tweet.edit_history_tweet_ids if i != tweet.id]
     if not earlier:
         return ""
     held = set(Message.objects.filter(channel_account=account, external_id__in=earlier).values_list("external_id", flat=True))
+    if not held:
+        held = set(Post.objects.filter(channel_account=account, external_id__in=earlier).values_list("external_id", flat=True))
     return next((i for i in earlier if i in held), "")
 
 
