@@ -154,7 +154,10 @@ def test_tokens_and_keys_never_cross_workspaces(cast, widget, widget_b, visitor_
     assert client.get(f"/inbox/c/{conv_b.pk}/").status_code == 404
 
 
-def test_rate_limits_per_visitor_and_per_ip(widget, visitor_for):
+def test_rate_limits_per_visitor_and_per_ip(widget, visitor_for, monkeypatch):
+    from madoguchi.connectors.webchat import widget as widget_module
+
+    monkeypatch.setattr(widget_module, "clock", lambda: 1_800_000_000.0)  # all in one minute window
     widget.config["rate_limits"] = {"visitor_per_minute": 3, "ip_per_minute": 8}
     widget.save()
     v = visitor_for(widget, remote_addr="10.0.0.1")
@@ -171,6 +174,8 @@ def test_rate_limits_per_visitor_and_per_ip(widget, visitor_for):
     elsewhere = visitor_for(widget, remote_addr="10.0.0.2")
     elsewhere.start()
     assert elsewhere.say("from another network")["text"] == "from another network"
+    monkeypatch.setattr(widget_module, "clock", lambda: 1_800_000_060.0)  # the next minute
+    assert v.say("a minute later")["text"] == "a minute later"
 
 
 def test_files_go_through_the_attachment_path_with_limits(widget, visitor_for):
