@@ -638,8 +638,9 @@ def do_post_public(account: ChannelAccount, *, text: str, author: User | None = 
         if identity is None:
             contact = Contact.objects.create(workspace_id=account.workspace_id, name=account.name)
             identity = Identity.objects.create(
+                # No handle: adapters that mention the recipient (Mastodon) must not mention us.
                 workspace_id=account.workspace_id, contact=contact, kind=account.kind,
-                external_id=f"self:{account.pk}", handle=account.handle, display_name=account.name,
+                external_id=f"self:{account.pk}", display_name=account.name,
             )
         conversation = do_create_conversation(
             channel_account=account, identity=identity, subject=_("Posts from %(name)s") % {"name": account.name},

@@ -602,7 +602,9 @@ def do_store_conversation_vectors(model: str, items: list[tuple[int, np.ndarray]
 
 # -- social posts ----------------------------------------------------------------------------
 
-SOCIAL_KINDS = ("x", "mastodon", "bluesky", "facebook", "instagram")
+# Channels whose adapters publish a public message without `in_reply_to` as a new post. Facebook
+# and Instagram adapters answer comments and messages only (a page post needs another endpoint).
+SOCIAL_KINDS = ("x", "mastodon", "bluesky")
 TIP_CHARS = 100
 
 

@@ -321,3 +321,26 @@ def test_an_approved_tip_is_posted_on_x_as_a_standalone_post(cast, client_for):
         assert tweet["text"].endswith(f"/help/a/{a.pk}/")
     finally:
         fake.stop()
+
+
+def test_a_tip_on_mastodon_is_public_and_mentions_nobody(cast):
+    from madoguchi.connectors.mastodon.fake import FakeMastodon
+    from madoguchi.connectors.models import ChannelAccount
+    from madoguchi.inbox.tasks import deliver_outbox
+
+    fake = FakeMastodon().start()
+    try:
+        config, secrets = fake.account_settings()
+        account = ChannelAccount.objects.create(
+            workspace=cast.ws, brand=cast.brand, kind="mastodon", name="@acme", handle="acme", config=config, secrets=secrets
+        )
+        actions.do_set_social_posting(cast.brand, "auto")
+        a = actions.do_create_article(cast.ws, title="営業時間は平日9時から18時です", brand=cast.brand)
+        actions.do_set_status(a, ArticleStatus.PUBLISHED, actor=cast.manager)
+        post = SocialPost.objects.get(article=a, account=account)
+        assert deliver_outbox.call(Outbox.objects.get(message_id=post.message_id).pk) == "sent"
+        [status] = fake.posted
+        assert status["visibility"] == "public" and not status["in_reply_to_id"]
+        assert status["status"].startswith("営業時間は平日9時から18時です") and "@" not in status["status"]
+    finally:
+        fake.stop()
