@@ -50,7 +50,8 @@
   function call(method, path, body) {
     var opts = { method: method, headers: headers(body && !(body instanceof FormData)), mode: "cors", credentials: "omit" };
     if (body) opts.body = body instanceof FormData ? body : JSON.stringify(body);
-    return fetch(api + path + (method === "GET" && path.indexOf("?") < 0 ? "?lang=" + lang : ""), opts).then(function (r) {
+    // ?lang= on every call: errors come back in the page's language, not only the browser's.
+    return fetch(api + path + (path.indexOf("?") < 0 ? "?lang=" + lang : ""), opts).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (data) { data.__status = r.status; return data; });
     });
   }
