@@ -54,10 +54,17 @@ def do_record_channel_error(account: ChannelAccount, reason: str, *, disconnecte
 
 
 def do_record_channel_ok(
-    account: ChannelAccount, *, received: bool = False, sent: bool = False, reconnect: bool = True
+    account: ChannelAccount,
+    *,
+    received: bool = False,
+    sent: bool = False,
+    checked: bool = False,
+    reconnect: bool = True,
 ) -> None:
     """A call to the platform succeeded: the account works again. A signed webhook proves only the
-    webhook secret, not the API token, so receivers pass `reconnect=False`."""
+    webhook secret, not the API token, so receivers pass `reconnect=False`. `checked`: a credential
+    check (a token probe, a session refresh) succeeded without receiving or sending anything; its
+    time (`config["checked_ok_at"]`) counts as a success for the state like a receive or a send."""
     now = timezone.now()
     fields: dict[str, Any] = {}
     if received:
@@ -68,8 +75,16 @@ def do_record_channel_ok(
         ChannelAccount.objects.filter(pk=account.pk).update(**fields)
         for name, value in fields.items():
             setattr(account, name, value)
-    if reconnect and (account.config or {}).get("health"):
-        update_config(account, lambda config: config.pop("health", None))
+    clear = reconnect and bool((account.config or {}).get("health"))
+    if checked or clear:
+
+        def mark(config: dict[str, Any]) -> None:
+            if checked:
+                config["checked_ok_at"] = now.isoformat()
+            if reconnect:
+                config.pop("health", None)
+
+        update_config(account, mark)
 
 
 def channel_state(account: ChannelAccount) -> State:
@@ -78,7 +93,7 @@ def channel_state(account: ChannelAccount) -> State:
         return "disconnected"
     if account.last_error_at is None:
         return "connected"
-    last_ok = max((t for t in (account.last_receive_at, account.last_send_at) if t is not None), default=None)
+    last_ok = _last_ok(account)
     return "degraded" if last_ok is None or account.last_error_at > last_ok else "connected"
 
 
@@ -102,7 +117,10 @@ class Health:
 
 
 def _last_ok(account: ChannelAccount) -> dt.datetime | None:
-    return max((t for t in (account.last_receive_at, account.last_send_at) if t is not None), default=None)
+    """The latest success: a receive, a send, or a credential check (config["checked_ok_at"])."""
+    checked = _parse_time((account.config or {}).get("checked_ok_at"))
+    times = (account.last_receive_at, account.last_send_at, checked)
+    return max((t for t in times if t is not None), default=None)
 
 
 def health_of(account: ChannelAccount, now: dt.datetime | None = None) -> Health:

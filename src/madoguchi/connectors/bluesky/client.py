@@ -48,6 +48,7 @@ import httpx
 from django.db import transaction
 from pydantic import BaseModel, ConfigDict, Field
 
+from madoguchi.connectors import health
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.ratelimit import RateLimit
 
@@ -286,6 +287,8 @@ class BlueskyClient:
             raise
         session = Session.model_validate(body).model_dump()
         _save_session(self.account, session)
+        # The credentials work: that alone makes the account connected again (see health).
+        health.do_record_channel_ok(self.account, checked=True)
         return session
 
     def refresh(self) -> dict[str, Any]:
@@ -304,6 +307,8 @@ class BlueskyClient:
             raise
         session = Session.model_validate(body).model_dump()
         _save_session(self.account, session)
+        # The credentials work: that alone makes the account connected again (see health).
+        health.do_record_channel_ok(self.account, checked=True)
         return session
 
     def access_token(self) -> str:

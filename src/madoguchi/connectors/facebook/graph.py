@@ -379,7 +379,7 @@ def do_check_token(account: ChannelAccount, *, client: GraphClient | None = None
         reason = f"{name}: the page no longer has the app installed, so no webhooks arrive; subscribe it again (POST /{page_id}/subscribed_apps)"
         health.do_record_channel_error(account, reason, disconnected=True)
         return True
-    health.do_record_channel_ok(account)
+    health.do_record_channel_ok(account, checked=True)  # the token works even on a quiet page
     return True
 
 

@@ -71,3 +71,36 @@ def test_second_workspace_sees_nothing_of_the_first(cast, client_for):
     health.do_record_channel_error(_line(cast), "invalid token", disconnected=True)
     page = client_for(cast.agent_b).get("/channels/").content.decode()
     assert "Acme LINE" not in page and "channel-alerts" not in page
+
+
+# --- a credential check without traffic counts as working ---------------------------------------
+
+
+def test_a_successful_credential_check_makes_a_degraded_account_connected_again(cast):
+    account = _line(cast)
+    health.do_record_channel_error(account, "503 from platform")
+    assert health.channel_state(account) == "degraded"
+    health.do_record_channel_ok(account, checked=True)
+    fresh = ChannelAccount.objects.get(pk=account.pk)
+    assert health.channel_state(fresh) == "connected"
+    assert fresh.last_receive_at is None and fresh.last_send_at is None  # nothing was received or sent
+    state = health.health_of(fresh)
+    assert state.state == "connected" and state.last_ok == dt.datetime.fromisoformat(fresh.config["checked_ok_at"])
+
+
+def test_a_credential_check_reconnects_a_disconnected_account_and_a_later_error_degrades_it(cast):
+    account = _line(cast)
+    health.do_record_channel_error(account, "expired", disconnected=True)
+    health.do_record_channel_ok(account, checked=True)
+    fresh = ChannelAccount.objects.get(pk=account.pk)
+    assert health.channel_state(fresh) == "connected" and "health" not in fresh.config
+    health.do_record_channel_error(fresh, "timeout")
+    assert health.channel_state(ChannelAccount.objects.get(pk=account.pk)) == "degraded"
+
+
+def test_a_webhook_that_proves_no_token_does_not_count_as_a_check(cast):
+    account = _line(cast)
+    health.do_record_channel_error(account, "expired", disconnected=True)
+    health.do_record_channel_ok(account, received=True, reconnect=False)
+    fresh = ChannelAccount.objects.get(pk=account.pk)
+    assert health.channel_state(fresh) == "disconnected" and "checked_ok_at" not in fresh.config

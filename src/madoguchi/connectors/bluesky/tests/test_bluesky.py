@@ -19,6 +19,7 @@ from madoguchi.connectors.base import (
 )
 from madoguchi.connectors.bluesky import inbound, outbound, tasks
 from madoguchi.connectors.bluesky.client import (
+    BlueskyClient,
     NotificationPage,
     PostView,
     Session,
@@ -242,6 +243,15 @@ def test_a_token_about_to_expire_is_refreshed_before_use(fake, account):
     poll(account)
     poll(account)
     assert fake.refreshes == 1 and calls(fake, "app.bsky.notification.listNotifications") == before + 2
+
+
+def test_a_session_refresh_alone_makes_a_failing_account_connected(fake, account):
+    poll(account)
+    health.do_record_channel_error(fresh(account), "503 from the PDS")
+    assert health.channel_state(fresh(account)) == "degraded"
+    BlueskyClient(fresh(account)).refresh()
+    assert health.channel_state(fresh(account)) == "connected"
+    assert fresh(account).config["checked_ok_at"]
 
 
 def test_a_refused_refresh_token_falls_back_to_the_app_password(fake, account):

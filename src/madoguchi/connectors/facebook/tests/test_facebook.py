@@ -288,7 +288,8 @@ def test_a_lost_webhook_subscription_is_noticed_by_the_periodic_check(account, f
     health.update_config(account, lambda config: config.pop("token_checked_at"))
     tasks.check_tokens.call()
     account.refresh_from_db()
-    assert "health" not in account.config  # reconnected (degraded until the next receive or send)
+    assert "health" not in account.config
+    assert health.channel_state(account) == "connected"  # the check alone, with nothing received
 
 
 def test_a_rate_limit_retries_later_as_meta_estimates(account, fake):
