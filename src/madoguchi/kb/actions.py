@@ -38,6 +38,7 @@ from madoguchi.kb.models import (
     BrandKbSettings,
     Category,
     ConversationDoc,
+    KbCursor,
     KbState,
     SearchLog,
     SocialPost,
@@ -504,9 +505,6 @@ def do_log_search(workspace_id: int, source: str, q: str, *, good: bool, quality
 
 QUESTION_CHARS = 1000
 ANSWER_CHARS = 4000
-# Conversations resolved this long before the newest indexed one are looked at again, so a
-# transaction that committed late is not skipped.
-_OVERLAP = dt.timedelta(minutes=10)
 
 
 def conversation_pair(conversation) -> tuple[str, str]:
@@ -534,30 +532,67 @@ def conversation_pair(conversation) -> tuple[str, str]:
     return question, anonymize(answer, names).strip()[:ANSWER_CHARS]
 
 
-def do_index_resolved_conversations(limit: int = 300) -> int:
+EVENT_BATCH = 2000
+# Live events younger than this are read again next time: a transaction that was still open
+# when we read may commit an event with a smaller id later.
+_SETTLE = dt.timedelta(minutes=2)
+_CURSOR = "resolved-conversations"
+
+
+def do_index_resolved_conversations() -> int:
     """Add conversations resolved since the last run to the similar-conversation index.
 
-    Incremental: a cursor on `resolved_at` (the newest indexed, minus an overlap). A reopened
-    and resolved-again conversation is indexed again with its new answer. Returns how many
-    documents were written; the caller queues embedding when that is more than zero.
+    Incremental without scanning conversations: every resolve publishes a
+    "conversation.updated" live event, and a cursor on the live-event id (a primary-key range)
+    says how far we read. A reopened and resolved-again conversation is indexed again with its
+    new answer; one already indexed for the same resolve is skipped. Returns how many documents
+    were written; the caller queues embedding when that is more than zero.
     """
+    from madoguchi.inbox.models import LiveEvent
+
+    cursor, _created = KbCursor.objects.get_or_create(name=_CURSOR)
+    events = list(
+        LiveEvent.objects.filter(pk__gt=cursor.value, kind="conversation.updated")
+        .order_by("pk").values_list("pk", "conversation_id", "data", "created_at")[:EVENT_BATCH]
+    )
+    ids = list(dict.fromkeys(c for _pk, c, data, _at in events if c and (data or {}).get("status") == "resolved"))
+    written = index_conversations(ids)
+    settled = timezone.now() - _SETTLE
+    if len(events) == EVENT_BATCH:
+        done = max((pk for pk, _c, _d, at in events if at < settled), default=cursor.value)
+    else:
+        done = LiveEvent.objects.filter(created_at__lt=settled).order_by("-created_at", "-pk").values_list("pk", flat=True).first() or 0
+    if done > cursor.value:
+        KbCursor.objects.filter(pk=cursor.pk, value__lt=done).update(value=done)
+    return written
+
+
+def do_backfill_resolved_conversations(workspace: Workspace, *, batch: int = 500) -> int:
+    """Index every resolved conversation of a workspace (for data from before the indexer ran)."""
     from madoguchi.inbox.models import Conversation, Status
 
-    newest = ConversationDoc.objects.order_by("-resolved_at").values_list("resolved_at", flat=True).first()
-    qs = Conversation.objects.filter(status=Status.RESOLVED, resolved_at__isnull=False).select_related("contact")
-    if newest is not None:
-        qs = qs.filter(resolved_at__gte=newest - _OVERLAP)
-    known = {}
     written = 0
-    batch = list(qs.order_by("resolved_at", "pk")[: limit * 4])
-    if batch:
-        known = dict(
-            ConversationDoc.objects.filter(conversation_id__in=[c.pk for c in batch]).values_list("conversation_id", "resolved_at")
-        )
+    ids = list(Conversation.objects.filter(workspace=workspace, status=Status.RESOLVED).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), batch):
+        written += index_conversations(ids[start : start + batch])
+    return written
+
+
+def index_conversations(conversation_ids: list[int]) -> int:
+    """Write or refresh the documents of these conversations if they are resolved and answered."""
+    from madoguchi.inbox.models import Conversation, Status
+
+    if not conversation_ids:
+        return 0
+    conversations = list(
+        Conversation.objects.filter(pk__in=conversation_ids, status=Status.RESOLVED, resolved_at__isnull=False).select_related("contact")
+    )
+    known = dict(
+        ConversationDoc.objects.filter(conversation_id__in=[c.pk for c in conversations]).values_list("conversation_id", "resolved_at")
+    )
+    written = 0
     touched: set[int] = set()
-    for conversation in batch:
-        if written >= limit:
-            break
+    for conversation in conversations:
         if known.get(conversation.pk) == conversation.resolved_at:
             continue
         question, answer = conversation_pair(conversation)

@@ -223,3 +223,10 @@ class SocialPost(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["article", "account"], name="kb_socialpost_once")]
+
+
+class KbCursor(models.Model):
+    """A named position in an append-only log (the live-event id the conversation indexer read to)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    value = models.BigIntegerField(default=0)

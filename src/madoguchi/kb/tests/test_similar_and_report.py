@@ -74,6 +74,23 @@ def test_conversation_indexing_is_incremental_and_follows_a_new_answer(cast):
     assert doc.version == 2 and "注文履歴" in doc.answer
 
 
+def test_the_indexer_reads_live_events_from_a_cursor_and_backfill_finds_older_ones(cast):
+    from django.core.management import call_command
+
+    from madoguchi.inbox.models import LiveEvent
+    from madoguchi.kb.models import KbCursor
+
+    old = resolved(cast, "支払い方法を変えたい", "マイページで変更できます。")
+    LiveEvent.objects.update(created_at=timezone.now() - dt.timedelta(hours=1))
+    assert actions.do_index_resolved_conversations() == 1
+    assert KbCursor.objects.get().value == LiveEvent.objects.order_by("-pk").first().pk  # settled: not read again
+    ConversationDoc.objects.all().delete()
+    assert actions.do_index_resolved_conversations() == 0  # behind the cursor
+    resolved(cast, "Beta の質問", "Beta の回答", account=cast.account_b, customer="b-2")
+    call_command("kb", "index-conversations", workspace="Acme")
+    assert list(ConversationDoc.objects.values_list("conversation_id", flat=True)) == [old.pk]
+
+
 def test_a_conversation_without_our_answer_is_not_indexed(cast):
     conv = cast.inbound("ありがとうございました").message.conversation
     inbox_actions.do_set_status(conv, "resolved", actor=cast.agent)

@@ -1,4 +1,4 @@
-"""`madoguchi kb import FILE` / `madoguchi kb export [FILE]` / `madoguchi kb embed`."""
+"""`madoguchi kb import FILE` / `kb export [FILE]` / `kb embed` / `kb index-conversations`."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ class Command(BaseCommand):
     help = (
         "Knowledge base: `kb import FILE` (JSON Lines or CSV with external_id, title/question,"
         " body/answer, category, language; idempotent on external_id), `kb export [FILE]`,"
-        " `kb embed` (compute missing vectors now instead of in the worker)."
+        " `kb embed` (compute missing vectors now instead of in the worker),"
+        " `kb index-conversations` (make every resolved conversation a similar-conversation"
+        " suggestion, for conversations from before the worker indexed them)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("verb", choices=["import", "export", "embed"])
+        parser.add_argument("verb", choices=["import", "export", "embed", "index-conversations"])
         parser.add_argument("file", nargs="?", default="-")
         parser.add_argument("--workspace", help="workspace name or slug (default: the only one)")
         parser.add_argument("--status", default=ArticleStatus.PUBLISHED, choices=ArticleStatus.values)
@@ -46,6 +48,12 @@ class Command(BaseCommand):
             self._import(ws, file, str(opts["status"]))
         elif verb == "export":
             self._export(ws, file, opts["format"])  # type: ignore[arg-type]
+        elif verb == "index-conversations":
+            from madoguchi.kb.tasks import embed_conversations
+
+            written = actions.do_backfill_resolved_conversations(ws)
+            embedded = embed_conversations.call(limit=1_000_000)["embedded"] if written else 0
+            self.stdout.write(f"indexed {written} resolved conversations, embedded {embedded}")
         else:
             from madoguchi.kb.tasks import embed_articles
 
