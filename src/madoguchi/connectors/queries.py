@@ -16,15 +16,16 @@ if TYPE_CHECKING:
 class ComposerHints:
     """What the composer tells an agent before sending on this conversation's channel.
 
-    The limit comes from the adapter's `max_length(account)`; everything else from its optional
-    `composer_hints(conversation) -> dict` (the field names below), so each platform keeps its
-    own rules in its own folder.
+    The limit comes from the adapter's `max_length(account)`, unless its optional
+    `composer_hints(conversation) -> dict` (the field names below) gives this conversation its
+    own "max_length" (Instagram: a comment or a DM); everything else comes from that dict too, so
+    each platform keeps its own rules in its own folder.
     """
 
     max_length: int | None = None
     # How the platform counts the limit: "chars" (code points), "x" (CJK and emoji count 2, a
     # link 23), "links23" (Mastodon: a link counts 23), "graphemes" (Bluesky: what a reader sees
-    # as one character).
+    # as one character), "bytes" (UTF-8 bytes: Instagram direct messages).
     counting: str = "chars"
     # LINE: "reply" (free, with the customer's reply token) or "push" (billed per message).
     line_mode: str | None = None
@@ -59,4 +60,5 @@ def composer_hints(conversation: Conversation) -> ComposerHints:
     notice = getattr(adapter, "composer_notice", None)
     if notice is not None and "notice" not in fields:
         fields["notice"] = str(notice(account))
-    return ComposerHints(max_length=max_length, **fields)
+    fields.setdefault("max_length", max_length)  # the conversation's own limit wins
+    return ComposerHints(**fields)

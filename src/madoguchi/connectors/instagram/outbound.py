@@ -37,12 +37,23 @@ def _raw(account: ChannelAccount, external_id: str) -> dict[str, Any]:
     return raw or {}
 
 
+def check_length(text: str, *, public: bool) -> None:
+    """PermanentError when the text is over the limit of a comment (characters) or a DM (bytes)."""
+    if public and len(text) > MAX_COMMENT:
+        raise PermanentError(f"Instagram comments hold at most {MAX_COMMENT:,} characters")
+    if not public and len(text.encode()) > MAX_DM_BYTES:
+        raise PermanentError("Instagram direct messages hold at most 1,000 bytes (about 330 Japanese characters)")
+
+
 class InstagramAdapter:
     def composer_hints(self, conversation: Conversation) -> dict[str, Any]:
-        """When the 24-hour reply window of an Instagram DM closes (None on comments)."""
+        """The limit of this conversation (a comment's 2,200 characters or a DM's 1,000 bytes)
+        and when the 24-hour reply window of a DM closes (None on comments)."""
         from madoguchi.connectors.facebook.graph import messaging_window
 
-        return {"window_closes_at": messaging_window(conversation)}
+        if conversation.thread_key.startswith("dm:"):  # as inbound threads direct messages
+            return {"max_length": MAX_DM_BYTES, "counting": "bytes", "window_closes_at": messaging_window(conversation)}
+        return {"max_length": MAX_COMMENT, "counting": "chars", "window_closes_at": None}
 
     kind: ClassVar[str] = "instagram"
 
@@ -53,10 +64,9 @@ class InstagramAdapter:
         ig_user_id = str((account.config or {}).get("ig_user_id", ""))
         if not ig_user_id:
             raise PermanentError("Instagram: the account has no ig_user_id configured")
+        check_length(text, public=message.public)
         graph.check_rate_limit(account)  # a remembered limit: wait without calling
         if message.public:
-            if len(text) > MAX_COMMENT:
-                raise PermanentError(f"Instagram comments hold at most {MAX_COMMENT} characters")
             raw = _raw(account, message.in_reply_to)
             with InstagramClient(account) as client:
                 try:
@@ -73,8 +83,6 @@ class InstagramAdapter:
                     raise graph.failure(account, exc) from exc
                 graph.note_usage(account, client)
         else:
-            if len(text.encode()) > MAX_DM_BYTES:
-                raise PermanentError("Instagram direct messages hold at most 1,000 bytes (about 330 Japanese characters)")
             if not message.recipient:
                 raise PermanentError("Instagram: no recipient for this direct message")
             graph.check_window(account, message.thread_id or f"dm:{message.recipient}")
@@ -97,7 +105,8 @@ class InstagramAdapter:
         return ""
 
     def max_length(self, account: ChannelAccount) -> int | None:
-        return MAX_DM_BYTES  # the tighter of the two: a DM's 1,000 bytes
+        # Without a conversation, the tighter of the two; composer_hints gives each its own.
+        return MAX_DM_BYTES
 
 
 adapter = register(InstagramAdapter())

@@ -45,3 +45,27 @@ def test_internal_and_simulated_channels_have_no_limit(cast):
     assert composer_hints(conv).max_length is None
     demo_x = cast.inbound("hi", account=account(cast, "x", simulated=True), customer="other").message.conversation
     assert composer_hints(demo_x).max_length is None and not composer_hints(demo_x).weighted
+
+
+def test_instagram_comments_and_direct_messages_each_show_their_own_limit(cast, client_for):
+    ig = account(cast, "instagram", ig_user_id="17841400000000001")
+    comment = cast.inbound("色は？", account=ig, thread_id="media1:u1", public=True).message.conversation
+    dm = cast.inbound("在庫は？", account=ig, customer="u2", thread_id="dm:u2").message.conversation
+    hints = composer_hints(comment)
+    assert (hints.max_length, hints.counting, hints.window_closes_at) == (2200, "chars", None)
+    hints = composer_hints(dm)
+    assert (hints.max_length, hints.counting) == (1000, "bytes")  # overrides the account's limit
+    page = client_for(cast.agent).get(f"/inbox/c/{comment.pk}/")
+    assert b'id="length-counter" data-max="2200" data-counting="chars"' in page.content
+
+
+def test_instagram_refuses_what_is_over_the_limit_of_its_kind():
+    from madoguchi.connectors.base import PermanentError
+    from madoguchi.connectors.instagram.outbound import check_length
+
+    check_length("あ" * 2200, public=True)  # a comment counts characters
+    with pytest.raises(PermanentError, match="2,200 characters"):
+        check_length("あ" * 2201, public=True)
+    check_length("あ" * 333, public=False)  # a DM counts UTF-8 bytes: 999
+    with pytest.raises(PermanentError, match="1,000 bytes"):
+        check_length("あ" * 334, public=False)
