@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import close_old_connections
 from django.db.models import Max
 from django.http import (
     FileResponse,
@@ -365,6 +367,10 @@ def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse | FileR
 async def events(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Server-sent events of the user's workspace (new messages, status changes, presence)."""
     user = await request.auser()
+    # The session and user lookups opened a database connection in this request's thread; the
+    # stream may last hours and reads through the shared hub, so give the connection back now
+    # (on PostgreSQL each open agent page would otherwise hold one).
+    await sync_to_async(close_old_connections)()
     if not user.is_authenticated or user.workspace_id is None:
         return HttpResponse(status=401)
     # EventSource sends Last-Event-ID when it reconnects; the first connection names the
