@@ -181,6 +181,9 @@ class Networks:
         fake.start()
         for customer in self.customers:
             fake.add_user(x_user_id(customer), x_username(customer), customer["name"], followers=customer["followers"])
+        for tweet_id, author_id, text in _earlier_posts(account):
+            if tweet_id.isdigit() and tweet_id not in fake.tweets:
+                fake.tweets[tweet_id] = {"id": tweet_id, "text": text, "author_id": author_id, "edit_history_tweet_ids": [tweet_id], "conversation_id": tweet_id, "created_at": "2026-01-01T00:00:00.000Z", "lang": "und"}
         config, secrets_ = fake.account_settings()
         self._connect(account, {**config, "poll_seconds": POLL_SECONDS, "poll_dms": True, "username": X_BRAND[1]}, secrets_)
         return Network("x", account, fake, fake.stop)
@@ -226,6 +229,10 @@ class Networks:
         for customer in self.customers:
             domain = "mstdn.jp" if customer["lang"] == "ja" else "mastodon.social"
             ids[customer["id"]] = fake.add_account(customer["handle"].replace(".", "_"), customer["name"], followers=customer["followers"], domain=domain)["id"]
+        for status_id, author_id, text in _earlier_posts(account):
+            author = fake.accounts.get(author_id)
+            if author is not None and status_id not in fake.statuses:
+                fake.statuses[status_id] = {"id": status_id, "account": author, "visibility": "public", "text": text, "content": "", "mentions": [], "tags": []}
         config, secrets_ = fake.account_settings()
         self._connect(account, {**config, "poll_seconds": POLL_SECONDS}, secrets_)
         return Network("mastodon", account, fake, fake.stop, extra={"ids": ids})
@@ -236,6 +243,9 @@ class Networks:
         fake = FakeGraph(page_name="Demo Mobile").start()
         for customer in self.customers:
             fake.add_user(facebook_psid(customer), customer["name"], picture=False)
+            # They may have written in an earlier run (this fake starts empty); the Send API
+            # must know them. Our own 24-hour window check, from the stored messages, still applies.
+            fake.last_user_message[facebook_psid(customer)] = time.time()
         post = fake.page_post("新しいスマホプランの受付を始めました！ご質問はコメントでどうぞ。/ Our new plans are here — ask us anything in the comments.")
         config, secrets_ = fake.account_settings()
         self._connect(account, config, secrets_)
@@ -247,6 +257,7 @@ class Networks:
         fake = FakeInstagram(page_name="Demo Mobile", ig_username=INSTAGRAM_BRAND).start()
         for customer in self.customers:
             fake.add_user(instagram_id(customer), customer["name"], username=customer["handle"], followers=customer["followers"], picture=False)
+            fake.last_user_message[instagram_id(customer)] = time.time()  # as for Facebook above
         media = fake.ig_media("冬の新作ケース、発売しました📱 / Our winter cases are out!")
         config, secrets_ = fake.account_settings()
         self._connect(account, config, secrets_)
@@ -456,6 +467,17 @@ def _short(text: str, limit: int = 80) -> str:
 def _check(status: int, what: str) -> None:
     if not 200 <= status < 300:
         raise RuntimeError(f"{what} answered {status}")
+
+
+def _earlier_posts(account: ChannelAccount, limit: int = 500) -> list[tuple[str, str, str]]:
+    """(post id, author id, text) of the public posts this account received in earlier runs: a
+    restarted fake starts empty, and without them it would refuse replies to those posts."""
+    rows = (
+        Message.objects.filter(channel_account=account, direction=Direction.INBOUND, public=True, external_id__isnull=False)
+        .order_by("-pk")
+        .values_list("external_id", "identity__external_id", "text")[:limit]
+    )
+    return [(str(post_id), str(author_id or ""), text) for post_id, author_id, text in rows]
 
 
 def _set_simulated(account: ChannelAccount) -> None:

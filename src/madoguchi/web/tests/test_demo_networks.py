@@ -241,3 +241,23 @@ def test_without_fakes_the_sample_traffic_still_reaches_every_channel(demo):
     assert all(r.message is not None for r in results)
     kinds = set(Conversation.objects.exclude(pk__in=SEEDED).values_list("channel_account__kind", flat=True))
     assert {"line", "x", "email", "webchat", "webform", "mastodon"} <= kinds
+
+
+@pytest.mark.parametrize("kind", ["x", "mastodon"])
+def test_after_a_restart_a_mention_from_the_last_run_can_still_be_answered(demo, console, kind):
+    first = Networks(demo, client_post(Client()), log=console.append, kinds=(kind,))
+    first.start()
+    acc = account(demo, kind)
+    first.write(kind, YUI, "アプリにログインできません。", "", random.Random(1), private=False)
+    poll = x_inbound.do_poll_mentions if kind == "x" else import_module("madoguchi.connectors.mastodon.inbound").do_poll_notifications
+    assert poll(acc, force=True)["created"] == 1
+    first.stop()
+    again = Networks(seed_demo(), client_post(Client()), log=console.append, kinds=(kind,))
+    again.start()
+    try:
+        conv = only_conversation(acc)
+        assert agent_reply(conv, "ご不便をおかけしております。").delivery == Delivery.SENT
+        (shown,) = again.replies()
+        assert "reply to @sato_yui" in shown and shown.endswith("ご不便をおかけしております。")
+    finally:
+        again.stop()
