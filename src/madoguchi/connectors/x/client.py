@@ -35,16 +35,15 @@ headers we need to wait on; we call three endpoints.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.ratelimit import RateLimit
 
 API_BASE = "https://api.x.com"
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -52,28 +51,8 @@ TWEET_FIELDS = "created_at,lang,author_id,conversation_id,in_reply_to_user_id,re
 USER_FIELDS = "username,name,profile_image_url,public_metrics,verified"
 
 
-@dataclass
-class RateLimit:
-    limit: int | None
-    remaining: int | None
-    reset: float | None  # Unix seconds
-
-    @classmethod
-    def from_headers(cls, headers: httpx.Headers) -> RateLimit:
-        def number(name: str) -> int | None:
-            try:
-                return int(headers[name])
-            except (KeyError, ValueError):
-                return None
-
-        reset = number("x-rate-limit-reset")
-        return cls(number("x-rate-limit-limit"), number("x-rate-limit-remaining"), float(reset) if reset is not None else None)
-
-    def wait_seconds(self, now: float | None = None) -> float:
-        """How long to wait before the next call: 0 unless the window is used up."""
-        if self.remaining is None or self.remaining > 0 or self.reset is None:
-            return 0.0
-        return max(1.0, self.reset - (now or time.time()))
+# X's rate-limit headers: x-rate-limit-limit, x-rate-limit-remaining, x-rate-limit-reset (Unix s).
+RATE_PREFIX = "x-rate-limit-"
 
 
 class XAPIError(Exception):
@@ -84,7 +63,7 @@ class XAPIError(Exception):
         self.body = body
         self.status = status
         self.detail = detail
-        self.rate = rate or RateLimit(None, None, None)
+        self.rate = rate or RateLimit.unknown()
         # The request may have reached X (a read timeout): what it asked for may have happened.
         self.timed_out = timed_out
 
@@ -289,7 +268,7 @@ class XClient:
         except httpx.HTTPError as exc:
             unsure = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
             raise XAPIError(0, f"{type(exc).__name__}: {exc}", timed_out=unsure) from exc
-        rate = RateLimit.from_headers(response.headers)
+        rate = RateLimit.from_headers(response.headers, RATE_PREFIX)
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -382,7 +361,7 @@ class XClient:
         headers = {"Authorization": f"Bearer {self.read_token}"}
         try:
             with self._http.stream("GET", self.api_base + "/2/tweets/search/stream", params=params, headers=headers, timeout=timeout) as response:
-                rate = RateLimit.from_headers(response.headers)
+                rate = RateLimit.from_headers(response.headers, RATE_PREFIX)
                 if response.status_code >= 400:
                     response.read()
                     raise XAPIError(response.status_code, _detail(response), rate)

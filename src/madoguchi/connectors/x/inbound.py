@@ -35,7 +35,8 @@ from typing import Any
 from madoguchi.connectors import health
 from madoguchi.connectors.base import InboundAuthor, InboundEvent, InboundItem
 from madoguchi.connectors.models import ChannelAccount
-from madoguchi.connectors.x.client import DMEvent, RateLimit, Tweet, User, XAPIError, XClient
+from madoguchi.connectors.ratelimit import RateLimit
+from madoguchi.connectors.x.client import DMEvent, Tweet, User, XAPIError, XClient
 from madoguchi.ingest import actions as ingest
 
 logger = logging.getLogger(__name__)

@@ -34,7 +34,8 @@ from madoguchi.connectors.base import (
     register,
 )
 from madoguchi.connectors.models import ChannelAccount
-from madoguchi.connectors.x.client import RateLimit, XAPIError, XClient
+from madoguchi.connectors.ratelimit import RateLimit
+from madoguchi.connectors.x.client import XAPIError, XClient
 
 if TYPE_CHECKING:
     from madoguchi.inbox.models import Conversation

@@ -345,3 +345,22 @@ def test_mentions_and_dms_are_kept_when_the_workspace_has_listening_rules(cast, 
     inbound.do_poll_mentions(account, force=True)
     inbound.do_poll_dms(ChannelAccount.objects.get(pk=account.pk), force=True)
     assert Message.objects.filter(channel_account=account).count() == 2
+
+
+def test_x_rate_headers_are_read_by_the_shared_rate_limit():
+    import time
+
+    import httpx
+
+    from madoguchi.connectors.ratelimit import RateLimit
+    from madoguchi.connectors.x.client import XAPIError, XClient
+
+    reset = int(time.time()) + 600
+    headers = {"x-rate-limit-limit": "300", "x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}
+    transport = httpx.MockTransport(lambda request: httpx.Response(429, headers=headers, json={"title": "Too Many Requests"}))
+    account = ChannelAccount(config={"api_base": "https://api.x.example"}, secrets={"bearer_token": "t"})
+    with XClient(account, transport=transport) as client, pytest.raises(XAPIError) as exc:
+        client.mentions("42")
+    assert isinstance(exc.value.rate, RateLimit)
+    assert (exc.value.rate.limit, exc.value.rate.remaining, exc.value.rate.reset) == (300, 0, float(reset))
+    assert exc.value.rate.wait_seconds(now=reset - 100) == 100
