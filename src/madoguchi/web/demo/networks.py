@@ -279,7 +279,8 @@ class Networks:
             if customer is not None:
                 public = Message.objects.filter(conversation=conv, direction=Direction.INBOUND).order_by("-pk").values_list("public", flat=True).first()
                 text = rng.choice(seed.TRAFFIC["followups"][customer["lang"]])
-                return self.write(conv.channel_account.kind, customer, text, conv.subject, rng, private=None if public is None else not public)
+                subject = f"Re: {conv.subject} [#{conv.pk}]"  # the token our replies carry threads it by subject
+                return self.write(conv.channel_account.kind, customer, text, subject, rng, private=None if public is None else not public)
         customer = rng.choice(self.customers)
         account = rng.choice(accounts)
         lang = customer["lang"]

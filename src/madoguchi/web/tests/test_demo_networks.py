@@ -261,3 +261,16 @@ def test_after_a_restart_a_mention_from_the_last_run_can_still_be_answered(demo,
         assert "reply to @sato_yui" in shown and shown.endswith("ご不便をおかけしております。")
     finally:
         again.stop()
+
+
+def test_a_follow_up_mail_joins_the_pending_conversation(demo, nets):
+    email = account(demo, "email")
+    nets.write("email", LIAM, "I was charged twice this month.", "Double charge", random.Random(1))
+    conv = only_conversation(email)
+    agent_reply(conv, "Could you send us the invoice number?")
+    conv.refresh_from_db()
+    assert conv.status == "pending"
+    nets.demo.accounts = [email]
+    rng = random.Random(1)  # its first draw (< 0.3) picks a follow-up
+    assert nets.send_one(rng).startswith("← email from liam_j@mail.example")
+    assert conv.messages.filter(direction="in").count() == 2 and only_conversation(email) == conv
