@@ -82,6 +82,17 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_listening_rules():
+    """Compiled rule sets are cached per workspace id and rule-set version; rolled-back tests
+    reuse both, so each test starts from an empty cache."""
+    from madoguchi.listening.actions import forget_compiled_rules
+
+    forget_compiled_rules()
+    yield
+    forget_compiled_rules()
+
+
 @pytest.fixture
 def cast(db) -> Cast:
     return _make_cast()
