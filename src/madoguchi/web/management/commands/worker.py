@@ -34,4 +34,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **opts: object) -> None:
         threading.Thread(target=_clock, args=(float(opts["clock_interval"]),), daemon=True).start()  # type: ignore[arg-type]
-        call_command("db_worker", interval=float(opts["interval"]), queue_name="*")  # type: ignore[arg-type]
+        call_command(
+            "db_worker",
+            interval=float(opts["interval"]),  # type: ignore[arg-type]
+            queue_name="*",
+            verbosity=int(opts.get("verbosity", 1)),  # type: ignore[call-overload]
+        )
