@@ -286,9 +286,9 @@ def do_ingest_posts(account: ChannelAccount, items: list[InboundItem]) -> list[I
     with a handful of queries whatever the batch size: one each to find duplicates among posts and
     messages, one for the authors' identities, one for their repeat counts, and bulk inserts of new
     contacts, identities and posts. Anything else (conversation items, and stream items that
-    mention one of the brand's own accounts) goes through `do_ingest` one by one, in order; the
-    stream posts gathered before it are stored first, so each item sees what the items before it
-    left, as in the item-by-item path. If a concurrent writer makes a bulk insert fail, the whole
+    mention one of the brand's own accounts) goes through `do_ingest` one by one, in order; stream
+    posts gathered before it by the same author or with the same id are stored first, so each
+    item sees what the items before it left, as in the item-by-item path. If a concurrent writer makes a bulk insert fail, the whole
     batch is rolled back and ingested item by item.
     """
     items = list(items)
@@ -308,14 +308,21 @@ def do_ingest_posts(account: ChannelAccount, items: list[InboundItem]) -> list[I
     try:
         with transaction.atomic():
             group: list[int] = []
+            pending: set[str] = set()  # authors and external ids in `group`
             for i in todo:
                 decision = decisions.get(i)
+                item = items[i]
                 if decision is not None and not decision.mention:
                     group.append(i)
+                    pending.update((f"a:{item.author.external_id}", f"x:{item.external_id}"))
                     continue
-                created = _store_posts(account, items, group, decisions, results) or created
-                group = []
-                results[i] = do_ingest(account, items[i])
+                # The item goes through do_ingest now. If it shares an author or an id with posts
+                # gathered before it, those are stored first, so that it finds them as the
+                # item-by-item path would; otherwise the gathering goes on past it.
+                if f"a:{item.author.external_id}" in pending or f"x:{item.external_id}" in pending:
+                    created = _store_posts(account, items, group, decisions, results) or created
+                    group, pending = [], set()
+                results[i] = do_ingest(account, item)
             created = _store_posts(account, items, group, decisions, results) or created
     except IntegrityError:
         # A concurrent writer stored one of these authors or posts first: redo item by item,

@@ -62,6 +62,8 @@ def mixed_batch() -> list[InboundItem]:
         item("p5", "acmeのfiber遅い"),  # English-only rule
         item("p6", "acme fiber down AGAIN!!! third time", "angry", followers=12),  # repeats, profile change
         item("m1", "@acme_support my order never came", "angry"),  # mention: a conversation
+        item("m2", "@acme_support thanks for the quick fix", "happy"),  # a mention by someone new
+        item("p11", "iphone works again", "happy"),  # after their mention: a repeat
         item("p7", "acme fiber still down, unacceptable", "angry", name="Angry Person"),
         item("p1", "ｱｲﾌｫﾝが朝から繋がらない。障害？"),  # a second delivery in the same batch
         item("s1", "【当選】アイフォン16が当たりました！→ http://example.com/x 今すぐクリック", "bot"),
@@ -125,7 +127,7 @@ def test_batch_path_leaves_what_the_item_by_item_path_leaves(cast):
     assert [r[:2] for r in got["results"]].count((False, True)) == 3
     urgency = {p[0]: p[6] for p in got["posts"]}
     assert urgency["r3"] == urgency["r1"] + 1
-    assert len(got["conversations"]) == 2
+    assert len(got["conversations"]) == 3
     # Replaying the same batch changes nothing.
     again = do_ingest_posts(batched, mixed_batch())
     assert not any(r.created for r in again)

@@ -77,7 +77,7 @@ def test_share_handled(cast, posts, client_for):
     csrf_post(client, f"/listening/p/{posts['calm'].pk}/dismiss/")
     csrf_post(client, f"/listening/p/{posts['outage'].pk}/respond/")
     page = client.get("/listening/").content.decode()
-    assert "3 captured" in page and "67 % handled" in page
+    assert "3 captured" in page and "<b>67 % handled</b>" in page
     assert "answered 1 (33 %)" in page and "dismissed 1 (33 %)" in page and "left 1 (33 %)" in page
 
 
