@@ -198,6 +198,8 @@ def test_an_outgoing_call_is_recorded_as_the_agents_sent_message_never_queued(
     assert call.delivery == Delivery.SENT and not Outbox.objects.exists()
     assert "+819011112222" in call.text and "折り返し済み" in call.text
     assert call.conversation.contact == contact and call.conversation.status == "pending"
+    page = client_for(cast.agent).get(f"/inbox/c/{call.conversation_id}/").content.decode()
+    assert "折り返し済み" in page and "+819011112222" in page
 
 
 def test_a_number_of_another_contact_is_refused_with_the_reason(cast, line, client_for) -> None:
