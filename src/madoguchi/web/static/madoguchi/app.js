@@ -217,6 +217,7 @@
       const urls = text.match(URL_RE) || [];
       return urls.length * 23 + [...text.replace(URL_RE, "")].length;
     }
+    if (counting === "bytes") return new TextEncoder().encode(text).length;  // Instagram DMs: UTF-8 bytes
     if (counting !== "x") return [...text].length;
     // X: every URL counts 23; characters outside Latin, general punctuation and a few other
     // light ranges (so CJK, kana, emoji) count 2.
