@@ -361,3 +361,25 @@ def test_a_tip_on_mastodon_is_public_and_mentions_nobody(cast):
         assert status["status"].startswith("営業時間は平日9時から18時です") and "@" not in status["status"]
     finally:
         fake.stop()
+
+
+@pytest.mark.parametrize(("argv", "warms"), [(["madoguchi", "serve"], True), (["madoguchi", "worker"], True), (["madoguchi", "migrate"], False), (["pytest"], False)])
+def test_serve_and_worker_warm_the_indexes_in_the_background(monkeypatch, argv, warms):
+    import sys
+    import threading
+
+    from django.apps import apps
+
+    started = []
+
+    class Timer:
+        def __init__(self, delay, target):
+            self.target, self.daemon = target, False
+
+        def start(self):
+            started.append((self.target, self.daemon))
+
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(threading, "Timer", Timer)
+    apps.get_app_config("kb").ready()
+    assert started == ([(tasks.warm_in_background, True)] if warms else [])
