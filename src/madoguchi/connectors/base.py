@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from madoguchi.connectors.models import ChannelAccount
 
 
+def _drop_nul(value: Any) -> Any:
+    """NUL characters carry nothing a person reads, and PostgreSQL text cannot hold them."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 def _check_aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError("created_at must carry a time zone")
@@ -27,6 +32,11 @@ class InboundAuthor(BaseModel):
     """Who wrote an inbound item, as the platform describes them."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _drop_nul(value)
 
     external_id: str = Field(min_length=1, max_length=255)
     handle: str = Field(default="", max_length=255)
@@ -56,6 +66,11 @@ class InboundItem(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _drop_nul(value)
 
     external_id: str = Field(min_length=1, max_length=255)
     author: InboundAuthor
@@ -94,6 +109,11 @@ class InboundEvent(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _drop_nul(value)
 
     external_id: str = Field(min_length=1, max_length=255)
     kind: EventKind
