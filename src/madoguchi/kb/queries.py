@@ -269,6 +269,9 @@ class Result:
     score: float
     snippet: str
     good: bool = True
+    # Whether the embedding judged this result too (False while its vector is not computed yet,
+    # when only the words can say whether it is good).
+    checked: bool = False
 
 
 # What counts as a good enough best result, for the "searches with no good result" report and
@@ -306,7 +309,9 @@ def search(
     terms = set(analyze(q))
     quality = {h.id: _quality(index, h, terms) for h in hits}
     results = [
-        Result(articles[h.id], h.score, snippet(articles[h.id].body, terms), quality[h.id] >= 1.0) for h in hits if h.id in articles
+        Result(articles[h.id], h.score, snippet(articles[h.id].body, terms), quality[h.id] >= 1.0, h.dense != 0.0)
+        for h in hits
+        if h.id in articles
     ]
     if log:
         from madoguchi.kb.actions import do_log_search

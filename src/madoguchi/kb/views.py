@@ -121,6 +121,8 @@ def suggestions(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = inbox_queries.access_conversation(request.user, conversation_id)  # type: ignore[arg-type]
     q = request.GET.get("q", "").strip()[:1000] or queries.latest_customer_text(conversation)
     results = queries.search(conversation.workspace_id, q, limit=5) if q else []
+    # Articles the embedding found far from the message are noise beside a reply: left out.
+    results = [r for r in results if r.good or not r.checked]
     similar = queries.similar_conversations(conversation.workspace_id, q, exclude=conversation.pk) if q else []
     items = [
         {"result": r, "url": request.build_absolute_uri(reverse("kb:public_article", args=[r.article.pk]))}

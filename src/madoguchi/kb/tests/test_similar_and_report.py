@@ -55,6 +55,16 @@ def test_the_panel_shows_similar_resolved_conversations_of_the_workspace_only(ca
     assert "Beta の社内だけの回答" not in html and "平日9時" not in earlier
 
 
+def test_articles_far_from_the_message_are_left_out_of_the_panel(cast, client_for):
+    actions.do_create_article(cast.ws, title="返品したい商品があります", body="30日以内なら返品できます。", status=ArticleStatus.PUBLISHED)
+    tasks.embed_articles.call(cast.ws.pk)
+    near = cast.inbound("返品したい商品があります", customer="c-near").message.conversation
+    far = cast.inbound("駐車場はありますか", customer="c-far").message.conversation
+    assert "返品したい商品があります" in client_for(cast.agent).get(f"/kb/suggest/{near.pk}/").content.decode()
+    html = client_for(cast.agent).get(f"/kb/suggest/{far.pk}/").content.decode()
+    assert "返品したい商品があります" not in html and "No matching articles." in html
+
+
 def test_the_current_conversation_is_not_suggested_to_itself(cast):
     conv = resolved(cast, "領収書を発行してもらえますか", "マイページから領収書をダウンロードできます。")
     index_conversations()
