@@ -44,6 +44,7 @@ from madoguchi.inbox.models import (
     Priority,
     Status,
 )
+from madoguchi.listening.queries import poster_of_contact
 
 PRIORITY_KEYS = {str(v): v for v in Priority.values}
 
@@ -133,6 +134,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "teams": Team.objects.filter(workspace_id=workspace_id),
         "statuses": Status.choices,
         "priorities": Priority.choices,
+        "poster": poster_of_contact(workspace_id, conv.contact_id),
         "other_conversations": list(
             Conversation.objects.filter(contact_id=conv.contact_id, workspace_id=workspace_id)
             .exclude(pk=conv.pk)

@@ -272,3 +272,27 @@ def author_of(user: User, post: Post) -> Author:
     languages = Counter(p.language or "?" for p in everything).most_common()
     emoji = sum(_emoji_count(p.text) for p in everything) / len(everything)
     return Author(posts, conversations, post.identity.followers, languages, round(emoji, 1))
+
+
+def poster_of_contact(workspace_id: int, contact_id: int) -> Author | None:
+    """Beside the inbox composer: the contact's captured public posts (newest first), reach and
+    habits; None when they never posted publicly where we listen. Conversations are left out:
+    the inbox lists them already."""
+    from madoguchi.contacts.models import Identity
+
+    posts = list(
+        Post.objects.filter(workspace_id=workspace_id, contact_id=contact_id)
+        .select_related("matched_rule")
+        .order_by("-created_at")[:10]
+    )
+    if not posts:
+        return None
+    followers = (
+        Identity.objects.filter(contact_id=contact_id, contact__workspace_id=workspace_id, followers__isnull=False)
+        .order_by("-followers")
+        .values_list("followers", flat=True)
+        .first()
+    )
+    languages = Counter(p.language or "?" for p in posts).most_common()
+    emoji = sum(_emoji_count(p.text) for p in posts) / len(posts)
+    return Author(posts, [], followers, languages, round(emoji, 1))

@@ -149,3 +149,18 @@ def test_opening_a_post_shows_the_author_and_marks_it_seen(cast, rules, client_f
     second.refresh_from_db()
     assert second.status == Post.Status.SEEN
     assert client_for(cast.agent_b).get(f"/listening/p/{second.pk}/").status_code == 404
+
+
+def test_conversation_shows_the_customers_public_posts_beside_the_composer(cast, client_for):
+    from madoguchi.ingest.models import Post
+
+    conv = cast.inbound("注文が届きません", customer="poster-1", external_id="dm-1").message.conversation
+    identity = conv.contact.identities.get()
+    Post.objects.create(
+        workspace=cast.ws, channel_account=cast.account, external_id="pub-1", contact_id=conv.contact_id, identity=identity,
+        text="新しいスマホ最高 😀😀", language="ja", created_at=conv.created_at,
+    )
+    page = client_for(cast.agent).get(f"/inbox/c/{conv.pk}/").content.decode()
+    assert "Public posts of this customer" in page and "新しいスマホ最高" in page
+    other = cast.inbound("hello", customer="quiet-1", external_id="dm-2").message.conversation
+    assert "Public posts of this customer" not in client_for(cast.agent).get(f"/inbox/c/{other.pk}/").content.decode()
