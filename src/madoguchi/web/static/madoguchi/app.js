@@ -239,6 +239,15 @@
     counter.classList.toggle("over", n > max);
   });
 
+  // Phones: the side panel (assignee, labels, suggestions, the customer's posts) opens over the thread.
+  document.addEventListener("click", (e) => {
+    const toggle = e.target.closest && e.target.closest(".props-toggle");
+    if (!toggle) return;
+    const conv = toggle.closest(".conversation");
+    const open = conv.classList.toggle("show-props");
+    conv.querySelectorAll(".props-toggle").forEach((b) => b.setAttribute("aria-expanded", String(open)));
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     scrollThread();
     connect();
