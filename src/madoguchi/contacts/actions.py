@@ -36,23 +36,32 @@ def do_get_or_create_identity(workspace_id: int, kind: str, author: InboundAutho
         .first()
     )
     if identity is None:
-        contact = Contact.objects.create(
-            workspace_id=workspace_id,
-            name=author.display_name or author.handle or author.email or author.external_id,
-            email=author.email if "@" in author.email else "",
-            language=author.language,
-        )
-        return Identity.objects.create(
-            workspace_id=workspace_id,
-            contact=contact,
-            kind=kind,
-            external_id=author.external_id,
-            handle=author.handle,
-            display_name=author.display_name,
-            avatar_url=author.avatar_url,
-            followers=author.followers,
-            language=author.language,
-        )
+        try:
+            # A savepoint: when two items of a new author arrive at once (a webhook flood), the
+            # second insert meets the first's unique key; it then takes the stored identity
+            # instead of failing the whole delivery.
+            with transaction.atomic():
+                contact = Contact.objects.create(
+                    workspace_id=workspace_id,
+                    name=author.display_name or author.handle or author.email or author.external_id,
+                    email=author.email if "@" in author.email else "",
+                    language=author.language,
+                )
+                return Identity.objects.create(
+                    workspace_id=workspace_id,
+                    contact=contact,
+                    kind=kind,
+                    external_id=author.external_id,
+                    handle=author.handle,
+                    display_name=author.display_name,
+                    avatar_url=author.avatar_url,
+                    followers=author.followers,
+                    language=author.language,
+                )
+        except IntegrityError:
+            identity = Identity.objects.select_related("contact").get(
+                workspace_id=workspace_id, kind=kind, external_id=author.external_id
+            )
     # Profiles change: keep the latest public signals the platform gave us.
     changed = False
     for field in ("handle", "display_name", "avatar_url", "followers", "language"):

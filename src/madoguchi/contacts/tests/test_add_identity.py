@@ -43,3 +43,27 @@ def test_the_same_handle_in_another_workspace_is_someone_else(cast):
     actions.do_add_identity(a, "phone", _phone())
     other = actions.do_add_identity(b, "phone", _phone())
     assert other.contact_id == b.pk and other.workspace_id == cast.ws_b.pk
+
+
+def test_two_first_items_of_a_new_author_at_once_share_one_identity(cast, monkeypatch):
+    """The second insert meets the first's unique key (a webhook flood): it takes that identity."""
+    from django.db.models.query import QuerySet
+
+    from madoguchi.connectors.base import InboundAuthor
+    from madoguchi.contacts.actions import do_get_or_create_identity
+    from madoguchi.contacts.models import Contact, Identity
+
+    author = InboundAuthor(external_id="racer", handle="racer")
+    first = do_get_or_create_identity(cast.ws.pk, "line", author)
+    real_first = QuerySet.first
+    calls = {"n": 0}
+
+    def stale_first(self):  # the other request's row is not visible yet at the first look
+        calls["n"] += 1
+        return None if calls["n"] == 1 else real_first(self)
+
+    monkeypatch.setattr(QuerySet, "first", stale_first)
+    again = do_get_or_create_identity(cast.ws.pk, "line", author)
+    assert again.pk == first.pk
+    assert Identity.objects.filter(external_id="racer").count() == 1
+    assert Contact.objects.filter(identities__external_id="racer").count() == 1
