@@ -5,7 +5,8 @@ import threading
 from django.apps import AppConfig
 
 # Long-running processes that serve searches: their indexes are warmed in the background.
-_WARM_COMMANDS = {"serve", "worker", "demo", "runserver"}
+# Not "demo": it migrates first and starts `serve` and `worker`, which warm themselves.
+_WARM_COMMANDS = {"serve", "worker", "runserver"}
 
 
 class KbConfig(AppConfig):
