@@ -82,6 +82,59 @@ SIGNALS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Added from the urgency table of eval/README.md (its categories, read as a checklist of what an
+# agent would call urgent), not from the labelled posts: common English and Japanese ways to say
+# each thing. Same matching as above. Two terms that fired on the wrong training posts were
+# narrowed ("stuck on the" dropped, 「アレルギー」 to 「アレルギー反応」).
+GUIDE_TERMS: dict[str, tuple[str, ...]] = {
+    "outage": (
+        "service down", "internet down", "internet is down", "wifi down", "wifi is down", "no wifi",
+        "network down", "network is down", "power outage", "can't connect", "cannot connect",
+        "unable to connect", "won't connect", "lost connection", "connection lost", "no reception",
+        "not loading", "won't load", "site is down", "app is down", "servers down", "server down",
+        "システム障害", "サービス停止", "接続できない", "通信できない", "電波が入らない", "電波がない",
+        "ネットが使えない", "ネットが繋がらない", "サーバーダウン", "ダウンしてる", "全く使えない",
+    ),
+    "safety": (
+        "swollen", "swelling", "overheating", "overheated", "sparks", "sparking", "electric shock",
+        "food poisoning", "poisoning", "allergic reaction", "choking", "glass in", "insect in",
+        "assault", "assaulted", "harassed", "threat", "threats",
+        "発熱", "膨張", "感電", "食中毒", "アレルギー反応", "アレルギーが出", "虫が入", "ガラス片", "脅迫", "脅され",
+        "閉じ込め", "立ち往生", "帰れない", "救急", "やけど", "火傷",
+    ),
+    "legal": (
+        "legal action", "small claims", "class action", "consumer protection", "better business bureau",
+        "bbb", "ftc", "fcc complaint", "ombudsman", "see you in court", "take you to court",
+        "訴訟", "法的措置", "国民生活センター", "消費者庁", "出るところに出", "告訴", "被害届",
+    ),
+    "security": (
+        "compromised", "fraudulent", "unauthorized charge", "unauthorised", "didn't authorize",
+        "unknown charge", "identity theft", "phishing", "someone used my", "someone logged into",
+        "不正利用", "不正アクセス", "ハッキング", "盗難", "なりすまし", "フィッシング", "勝手に引き落と",
+        "身に覚えがない",
+    ),
+    "cancel": (
+        "cancelling my", "canceling my", "cancel my service", "cancel my subscription", "close my account",
+        "closing my account", "switching to", "switching providers", "taking my business",
+        "done with you",
+        "解約します", "解約する", "解約したい", "乗り換えます", "乗り換える", "退会します", "退会したい",
+        "二度と使わない", "二度と利用しない", "もう利用しない",
+    ),
+    "anger": (
+        "furious", "angry", "livid", "outraged", "disgusted", "fed up", "sick of", "useless", "garbage",
+        "absurd", "infuriating", "disgrace", "shameful",
+        "激怒", "腹立つ", "腹が立", "イライラ", "許せない", "許さない", "呆れ", "クソ", "うんざり",
+        "いい加減にして", "二度と",
+    ),
+    "repeat": (
+        "called", "multiple times", "several times", "three times", "over and over", "no response",
+        "no reply", "still waiting", "haven't heard", "never heard back", "keep calling",
+        "何度", "再三", "何日も", "返信がない", "回答がない", "連絡がない", "折り返しがない", "返事がない",
+    ),
+}
+for _name, _terms in GUIDE_TERMS.items():
+    SIGNALS[_name] = SIGNALS[_name] + tuple(t for t in _terms if t not in SIGNALS[_name])
+
 # Urgency levels: 0 low, 1 medium, 2 high. The signals that make a post high on their own.
 HIGH_SIGNALS = ("outage", "safety", "legal", "cancel", "security")
 MEDIUM_SIGNALS = ("anger", "repeat", "negative")

@@ -7,6 +7,9 @@ trained by `python -m madoguchi.listening.train` from the training half of the l
 CPU only, nothing downloaded at run time. A linear model of our own instead of scikit-learn: the
 scoring is ten lines, and it spares the project scipy and a pickled model tied to one library
 version. `baseline` is the keyword-rule classifier the model must beat (see eval/README.md).
+`Models` can also feed the kind model's probabilities to the urgency model (stacking,
+`train.STACK_KIND`); cross-validation found no gain from it, so the shipped model has it off
+(bench/README.md, "Triage quality").
 """
 
 from __future__ import annotations
@@ -71,16 +74,29 @@ class LinearModel:
         self.weights = weights
 
     @classmethod
-    def train(cls, docs: list[list[str]], labels: list[str], *, l2: float = 0.01, epochs: int = 400, rate: float = 0.5) -> LinearModel:
+    def train(
+        cls,
+        docs: list[list[str]],
+        labels: list[str],
+        *,
+        extra: list[dict[str, float]] | None = None,
+        l2: float = 0.01,
+        epochs: int = 400,
+        rate: float = 0.5,
+    ) -> LinearModel:
+        """`docs`: binary features; `extra`: real-valued ones (a feature absent from a dict is 0)."""
         import numpy as np
 
         classes = sorted(set(labels))
-        vocab = sorted({t for d in docs for t in d})
+        extras = extra or [{} for _ in docs]
+        vocab = sorted({t for d in docs for t in d} | {t for e in extras for t in e})
         index = {t: i for i, t in enumerate(vocab)}
         x = np.zeros((len(docs), len(vocab)))
         for row, doc in enumerate(docs):
             for t in set(doc):
                 x[row, index[t]] = 1.0
+            for t, v in extras[row].items():
+                x[row, index[t]] = v
         y = np.zeros((len(docs), len(classes)))
         for row, label in enumerate(labels):
             y[row, classes.index(label)] = 1.0
@@ -100,17 +116,28 @@ class LinearModel:
         weights = {t: [round(float(v), 4) for v in w[i]] for t, i in index.items() if np.abs(w[i]).max() > 1e-3}
         return cls(classes, [round(float(v), 4) for v in b], weights)
 
-    def scores(self, doc: list[str]) -> list[float]:
+    def scores(self, doc: list[str], extra: dict[str, float] | None = None) -> list[float]:
         out = list(self.bias)
         for t in set(doc):
             ws = self.weights.get(t)
             if ws is not None:
                 for i, v in enumerate(ws):
                     out[i] += v
+        for t, x in (extra or {}).items():
+            ws = self.weights.get(t)
+            if ws is not None:
+                for i, v in enumerate(ws):
+                    out[i] += v * x
         return out
 
-    def predict(self, doc: list[str]) -> str:
-        s = self.scores(doc)
+    def probabilities(self, doc: list[str], extra: dict[str, float] | None = None) -> list[float]:
+        s = self.scores(doc, extra)
+        top = max(s)
+        e = [math.exp(v - top) for v in s]
+        return [v / sum(e) for v in e]
+
+    def predict(self, doc: list[str], extra: dict[str, float] | None = None) -> str:
+        s = self.scores(doc, extra)
         return self.classes[max(range(len(s)), key=s.__getitem__)]
 
     def to_json(self) -> dict:
@@ -121,17 +148,45 @@ class LinearModel:
         return cls(data["classes"], data["bias"], data["weights"])
 
 
+@dataclass(frozen=True)
+class Models:
+    """The kind and urgency models, and how urgency uses the kind model (see train.py)."""
+
+    kind: LinearModel
+    urgency: LinearModel
+    # Weight of the kind model's class probabilities as real-valued urgency features
+    # ("kind-p:<kind>"); 0 when the urgency model was trained without them.
+    stack_kind: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind.to_json(), "urgency": self.urgency.to_json(), "stack_kind": self.stack_kind}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Models:
+        return cls(LinearModel.from_json(data["kind"]), LinearModel.from_json(data["urgency"]), data.get("stack_kind", 0.0))
+
+
+def kind_extra(kind_model: LinearModel, doc: list[str], scale: float) -> dict[str, float]:
+    """The kind model's probabilities as urgency features, or nothing when stacking is off."""
+    if not scale:
+        return {}
+    return {f"kind-p:{c}": scale * p for c, p in zip(kind_model.classes, kind_model.probabilities(doc), strict=True)}
+
+
+def predict(models: Models, doc: list[str]) -> tuple[str, int]:
+    """Kind and urgency level of a post's features under `models`."""
+    urgency = models.urgency.predict(doc, kind_extra(models.kind, doc, models.stack_kind))
+    return models.kind.predict(doc), URGENCY_NAMES.index(urgency)
+
+
 @cache
-def _models() -> tuple[LinearModel, LinearModel]:
-    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
-    return LinearModel.from_json(data["kind"]), LinearModel.from_json(data["urgency"])
+def _models() -> Models:
+    return Models.from_json(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
 
 
 def classify(text: str) -> tuple[str, int]:
     """Kind and urgency level (0 low, 1 medium, 2 high) from the shipped model."""
-    kind_model, urgency_model = _models()
-    doc = features(text)
-    return kind_model.predict(doc), URGENCY_NAMES.index(urgency_model.predict(doc))
+    return predict(_models(), features(text))
 
 
 def baseline(text: str) -> tuple[str, int]:

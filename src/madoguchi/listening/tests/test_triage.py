@@ -26,3 +26,35 @@ def test_priority_is_urgency_first_influence_second():
     assert priority(2, 0, "complaint") > priority(1, 100, "complaint")
     assert priority(1, 50, "question") > priority(1, 10, "question")
     assert priority(2, 100, "spam") == 0
+
+
+def test_evaluation_prints_per_class_figures_and_confusion_for_model_and_baseline(capsys):
+    evaluate.main([])
+    out = capsys.readouterr().out
+    assert "urgency, held-out test split: per-class precision / recall" in out
+    assert "model confusion (rows gold, columns predicted)" in out
+    assert "baseline confusion (rows gold, columns predicted)" in out
+    for cls in ("low", "medium", "high", "complaint", "spam"):
+        assert f"\n{cls:<11}" in out
+
+
+def test_models_round_trip_through_json_with_stacked_kind_probabilities():
+    from madoguchi.listening.train import train_models
+    from madoguchi.listening.triage import Models, features, predict
+
+    items = [
+        {"text": "internet down again, no service since morning", "kind": "complaint", "urgency": "high"},
+        {"text": "窓口モバイル、朝から圏外。障害？", "kind": "complaint", "urgency": "high"},
+        {"text": "parcel is late, still not here", "kind": "complaint", "urgency": "medium"},
+        {"text": "はやて急便の荷物がまだ届かない", "kind": "complaint", "urgency": "medium"},
+        {"text": "thanks for the lovely flight", "kind": "praise", "urgency": "low"},
+        {"text": "カフェ・ノノのラテ、美味しい。ありがとう", "kind": "praise", "urgency": "low"},
+    ]
+    docs = [features(i["text"]) for i in items]
+    models = train_models(items, docs, stack_kind=2.0, l2=0.001)
+    assert any(t.startswith("kind-p:") for t in models.urgency.weights)
+    again = Models.from_json(models.to_json())
+    assert again.stack_kind == 2.0
+    assert [predict(again, d) for d in docs] == [predict(models, d) for d in docs]
+    assert predict(models, docs[0]) == ("complaint", 2)
+    assert predict(models, docs[4]) == ("praise", 0)
