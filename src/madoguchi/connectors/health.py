@@ -227,3 +227,54 @@ def state_label(state: str) -> str:
     from django.utils.translation import gettext as _
 
     return {"connected": _("connected"), "degraded": _("degraded"), "disconnected": _("disconnected")}.get(state, state)
+
+
+# --- per-account work state: cursors, leases and waits kept in config[key] ---------------------
+
+
+def save_state(account: ChannelAccount, key: str, **changes: Any) -> None:
+    """Update `config[key]` under the row lock; a value of None removes that entry."""
+
+    def apply(config: dict[str, Any]) -> None:
+        state = config.setdefault(key, {})
+        for name, value in changes.items():
+            if value is None:
+                state.pop(name, None)
+            else:
+                state[name] = value
+
+    update_config(account, apply)
+
+
+def claim_lease(
+    account: ChannelAccount,
+    key: str,
+    *,
+    now: float,
+    seconds: float,
+    due_fields: tuple[str, ...] = (),
+    wait_until: float = 0.0,
+    force: bool = False,
+    drop: tuple[str, ...] = (),
+) -> bool:
+    """Take the lease on `config[key]` so two workers never poll or stream one account at once.
+
+    Refused while another worker holds it, and (unless `force`) while any of `due_fields`
+    (Unix seconds, e.g. the next poll time) lies in the future; `wait_until` (a rate-limit wait
+    the caller knows of) is never skipped. On success the lease runs `seconds` from `now` and
+    the `drop` entries are removed."""
+    claimed = False
+
+    def take(config: dict[str, Any]) -> None:
+        nonlocal claimed
+        state = config.setdefault(key, {})
+        due = 0.0 if force else max((float(state.get(f, 0) or 0) for f in due_fields), default=0.0)
+        if float(state.get("lease_until", 0)) > now or max(due, wait_until) > now:
+            return
+        state["lease_until"] = now + seconds
+        for name in drop:
+            state.pop(name, None)
+        claimed = True
+
+    update_config(account, take)
+    return claimed

@@ -298,34 +298,17 @@ def state(account: ChannelAccount, key: str) -> dict[str, Any]:
 
 
 def save(account: ChannelAccount, key: str, **changes: Any) -> None:
-    def apply(config: dict[str, Any]) -> None:
-        entry = config.setdefault(key, {})
-        for name, value in changes.items():
-            if value is None:
-                entry.pop(name, None)
-            else:
-                entry[name] = value
-
-    health.update_config(account, apply)
+    health.save_state(account, key, **changes)
 
 
 def claim(account: ChannelAccount, key: str, now: float, *, force: bool, lease: float = LEASE_SECONDS) -> bool:
-    """Take a lease if the work is due, so two workers never poll (or stream) one account at once."""
-    claimed = False
-
-    def take(config: dict[str, Any]) -> None:
-        nonlocal claimed
-        entry = config.setdefault(key, {})
-        # `force` skips the poll interval, never a rate-limit wait.
-        due = 0.0 if force else float(entry.get("next_poll_at", 0))
-        due = max(due, float((config.get("rate_limit") or {}).get("wait_until", 0) or 0))
-        if float(entry.get("lease_until", 0)) > now or due > now:
-            return
-        entry["lease_until"] = now + lease
-        claimed = True
-
-    health.update_config(account, take)
-    return claimed
+    """Take a lease if the work is due, so two workers never poll (or stream) one account at once.
+    `force` skips the poll interval, never the account-wide rate-limit wait."""
+    account.refresh_from_db(fields=["config"])
+    rate_wait = float(((account.config or {}).get("rate_limit") or {}).get("wait_until", 0) or 0)
+    return health.claim_lease(
+        account, key, now=now, seconds=lease, due_fields=("next_poll_at",), wait_until=rate_wait, force=force
+    )
 
 
 def remember_rate(account: ChannelAccount, rate: RateLimit, *, keep: int = RESERVE_FOR_SENDING) -> float:

@@ -171,31 +171,13 @@ def dm_item(event: DMEvent, sender: User | None) -> InboundItem:
 
 def _claim(account: ChannelAccount, key: str, now: float, *, force: bool) -> bool:
     """Take the poll lease if the timeline is due, so two workers never poll it at once."""
-    claimed = False
-
-    def take(config: dict[str, Any]) -> None:
-        nonlocal claimed
-        state = config.setdefault(key, {})
-        due = max(float(state.get("next_poll_at", 0)), float(state.get("wait_until", 0)))
-        if float(state.get("lease_until", 0)) > now or (not force and due > now):
-            return
-        state["lease_until"] = now + LEASE_SECONDS
-        claimed = True
-
-    health.update_config(account, take)
-    return claimed
+    return health.claim_lease(
+        account, key, now=now, seconds=LEASE_SECONDS, due_fields=("next_poll_at", "wait_until"), force=force
+    )
 
 
 def _save(account: ChannelAccount, key: str, **changes: Any) -> None:
-    def apply(config: dict[str, Any]) -> None:
-        state = config.setdefault(key, {})
-        for name, value in changes.items():
-            if value is None:
-                state.pop(name, None)
-            else:
-                state[name] = value
-
-    health.update_config(account, apply)
+    health.save_state(account, key, **changes)
 
 
 def _newer(a: str, b: str) -> str:

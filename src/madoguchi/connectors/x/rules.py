@@ -160,18 +160,7 @@ def sync_due(account: ChannelAccount, now: float | None = None) -> bool:
 
 
 def _claim(account: ChannelAccount, now: float) -> bool:
-    claimed = False
-
-    def take(config: dict[str, Any]) -> None:
-        nonlocal claimed
-        state = config.setdefault("rule_sync", {})
-        if float(state.get("lease_until", 0)) > now:
-            return
-        state["lease_until"] = now + LEASE_SECONDS
-        claimed = True
-
-    health.update_config(account, take)
-    return claimed
+    return health.claim_lease(account, "rule_sync", now=now, seconds=LEASE_SECONDS)
 
 
 def _record(account: ChannelAccount, **changes: Any) -> None:

@@ -57,15 +57,7 @@ def _state(account: ChannelAccount) -> dict[str, Any]:
 
 
 def _save(account: ChannelAccount, **changes: Any) -> None:
-    def apply(config: dict[str, Any]) -> None:
-        state = config.setdefault("stream", {})
-        for name, value in changes.items():
-            if value is None:
-                state.pop(name, None)
-            else:
-                state[name] = value
-
-    health.update_config(account, apply)
+    health.save_state(account, "stream", **changes)
 
 
 def run_seconds(account: ChannelAccount) -> float:
@@ -88,20 +80,8 @@ def mark_queued(account: ChannelAccount) -> None:
 
 
 def _claim(account: ChannelAccount, seconds: float) -> bool:
-    now = time.time()
-    claimed = False
-
-    def take(config: dict[str, Any]) -> None:
-        nonlocal claimed
-        state = config.setdefault("stream", {})
-        if float(state.get("lease_until", 0)) > now:
-            return
-        state["lease_until"] = now + seconds + stall_seconds(account) + 30
-        state.pop("queued_until", None)
-        claimed = True
-
-    health.update_config(account, take)
-    return claimed
+    lease = seconds + stall_seconds(account) + 30
+    return health.claim_lease(account, "stream", now=time.time(), seconds=lease, drop=("queued_until",))
 
 
 def handle_line(account: ChannelAccount, line: dict[str, Any]) -> str:
