@@ -10,8 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from madoguchi.connectors.models import ChannelAccount
 
 
 @dataclass
@@ -58,3 +62,27 @@ def parse_reset(value: str) -> float | None:
         return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def remember(account: ChannelAccount, endpoint: str, rate: RateLimit) -> None:
+    """Keep a used-up window in `config["rate_limits"][endpoint]` (shared by every worker), so
+    the outbox waits for its reset instead of calling; forget it once calls are allowed again."""
+    from madoguchi.connectors import health
+
+    limits = (account.config or {}).get("rate_limits", {})
+    if rate.wait_seconds() > 0:
+
+        def keep(config: dict[str, Any]) -> None:
+            config.setdefault("rate_limits", {})[endpoint] = {"remaining": rate.remaining, "reset": rate.reset}
+
+        health.update_config(account, keep)
+    elif endpoint in limits:
+        health.update_config(account, lambda config: config.get("rate_limits", {}).pop(endpoint, None))
+
+
+def known_wait(account: ChannelAccount, endpoint: str) -> float:
+    """Seconds until the remembered window of `endpoint` resets (0 when none is used up)."""
+    known = (account.config or {}).get("rate_limits", {}).get(endpoint)
+    if not known:
+        return 0.0
+    return RateLimit(None, int(known.get("remaining") or 0), known.get("reset")).wait_seconds()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import regex  # type: ignore[import-untyped]
 
-from madoguchi.connectors import health
+from madoguchi.connectors import health, ratelimit
 from madoguchi.connectors.base import (
     OutboundMessage,
     PermanentError,
@@ -96,23 +96,8 @@ def reply_refs(parent: PostView) -> dict[str, Any]:
     return {"root": parent_ref, "parent": parent_ref}
 
 
-def _remember_rate(account: ChannelAccount, endpoint: str, rate: RateLimit) -> None:
-    limits = (account.config or {}).get("rate_limits", {})
-    if rate.wait_seconds() > 0:
-
-        def keep(config: dict[str, Any]) -> None:
-            config.setdefault("rate_limits", {})[endpoint] = {"remaining": rate.remaining, "reset": rate.reset}
-
-        health.update_config(account, keep)
-    elif endpoint in limits:
-        health.update_config(account, lambda config: config.get("rate_limits", {}).pop(endpoint, None))
-
-
-def _known_wait(account: ChannelAccount, endpoint: str) -> float:
-    known = (account.config or {}).get("rate_limits", {}).get(endpoint)
-    if not known:
-        return 0.0
-    return RateLimit(None, int(known.get("remaining") or 0), known.get("reset")).wait_seconds()
+_remember_rate = ratelimit.remember
+_known_wait = ratelimit.known_wait
 
 
 def _failure(account: ChannelAccount, exc: XRPCError, endpoint: str) -> Exception:

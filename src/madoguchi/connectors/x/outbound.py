@@ -25,7 +25,7 @@ import time
 import unicodedata
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from madoguchi.connectors import health
+from madoguchi.connectors import health, ratelimit
 from madoguchi.connectors.base import (
     OutboundMessage,
     PermanentError,
@@ -56,22 +56,8 @@ def weighted_length(text: str) -> int:
     return weight + URL_LENGTH * len(urls)
 
 
-def _remember_rate(account: ChannelAccount, endpoint: str, rate: RateLimit) -> None:
-    limits = (account.config or {}).get("rate_limits", {})
-    if rate.wait_seconds() > 0:
-        def keep(config: dict[str, Any]) -> None:
-            config.setdefault("rate_limits", {})[endpoint] = {"remaining": rate.remaining, "reset": rate.reset}
-
-        health.update_config(account, keep)
-    elif endpoint in limits:
-        health.update_config(account, lambda config: config.get("rate_limits", {}).pop(endpoint, None))
-
-
-def _known_wait(account: ChannelAccount, endpoint: str) -> float:
-    known = (account.config or {}).get("rate_limits", {}).get(endpoint)
-    if not known:
-        return 0.0
-    return RateLimit(None, int(known.get("remaining") or 0), known.get("reset")).wait_seconds()
+_remember_rate = ratelimit.remember
+_known_wait = ratelimit.known_wait
 
 
 def _failure(account: ChannelAccount, exc: XAPIError, endpoint: str) -> Exception:
