@@ -191,6 +191,17 @@ TASKS = {
 }
 
 # Clock-driven tasks every worker runs every few seconds; each claims its rows atomically.
+# Rate limits (web chat, web form) and small caches. "local": per process (one web process, the
+# default). "database": shared by every process and machine (run `madoguchi createcachetable`
+# once after choosing it).
+CACHE_BACKEND = env_str("MADOGUCHI_CACHE", "local")
+if CACHE_BACKEND == "database":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "madoguchi_cache"}}
+elif CACHE_BACKEND == "local":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(f"MADOGUCHI_CACHE must be 'local' or 'database', not {CACHE_BACKEND!r}")
+
 # Outgoing webhooks to loopback/private addresses are refused (SSRF); tests and closed networks
 # that deliver to internal receivers turn this on.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("MADOGUCHI_WEBHOOK_ALLOW_PRIVATE", False)
