@@ -47,6 +47,8 @@ class Identity(models.Model):
 
     class Meta:
         unique_together = [("workspace", "kind", "external_id")]
+        verbose_name = _("identity")
+        verbose_name_plural = _("identities")
 
     def __str__(self) -> str:
         return self.handle or self.display_name or self.external_id

@@ -65,7 +65,16 @@ def post(request: HttpRequest, post_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     item = queries.access_post(user, post_id)
     actions.do_mark_post_seen(item, user)
-    return render(request, "listening/post.html", {"post": item, "author": queries.author_of(user, item)})
+    return render(
+        request,
+        "listening/post.html",
+        {
+            "post": item,
+            "author": queries.author_of(user, item),
+            "kind_label": queries.KIND_NAMES.get(item.kind, item.kind or "-"),
+            "urgency_label": queries.URGENCY_NAMES.get(item.urgency, item.urgency),
+        },
+    )
 
 
 @require_POST

@@ -160,7 +160,8 @@ def composer_notice_for(conversation: Conversation) -> str:
 
     last = (
         Message.objects.filter(conversation=conversation, direction="in")  # the one do_reply answers
-        .only("raw", "public")
+        .only("raw", "public", "identity__handle")
+        .select_related("identity")
         .order_by("-created_at", "-id")
         .first()
     )
@@ -174,7 +175,9 @@ def composer_notice_for(conversation: Conversation) -> str:
         visibility = "unlisted"
     account = conversation.channel_account
     links = _("Each link counts as %(url_length)s characters.") % {"url_length": _url_length(account)}
-    return " ".join([_visibility_sentence(visibility, "@" + str(raw.get("acct") or "?")), links])
+    account_raw: dict[str, Any] = raw["account"] if isinstance(raw.get("account"), dict) else {}
+    acct = raw.get("acct") or account_raw.get("acct") or (last.identity.handle if last.identity else "")
+    return " ".join([_visibility_sentence(visibility, "@" + str(acct).lstrip("@") if acct else _("the customer")), links])
 
 
 def _acct_of(account: ChannelAccount, external_id: str) -> str:
