@@ -405,12 +405,18 @@ def _published(workspace_id: int) -> QuerySet[Article]:
 
 
 def help_home(brand, lang: str = "") -> dict:
-    """Top-level categories and the most read articles of a brand's help site."""
+    """Top-level categories and the most read articles of a brand's help site, in the reader's
+    language when the site has articles in it (a category shows when one of its articles is)."""
     articles = _published(brand.workspace_id)
-    if lang:
+    categories = Category.objects.filter(workspace_id=brand.workspace_id, parent=None)
+    if lang and articles.filter(language=lang).exists():
         articles = articles.filter(language=lang)
+        in_lang = categories.filter(
+            Q(articles__in=articles) | Q(children__articles__in=articles)
+        ).distinct()
+        categories = in_lang if in_lang.exists() else categories
     return {
-        "categories": list(Category.objects.filter(workspace_id=brand.workspace_id, parent=None)),
+        "categories": list(categories),
         "popular": list(articles.order_by("-views", "-published_at")[:10]),
     }
 

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -205,7 +206,10 @@ def _brand(brand_id: int) -> Brand:
 
 def help_home(request: HttpRequest, brand_id: int) -> HttpResponse:
     brand = _brand(brand_id)
-    lang = request.GET.get("lang", "")
+    # The language switch (?lang=) wins; otherwise the language the reader's browser asks for.
+    # Without either (crawlers, feed readers) every language is listed.
+    asked = (translation.get_language() or "")[:2] if request.headers.get("Accept-Language") else ""
+    lang = request.GET.get("lang", "") or asked
     lang = lang if lang in ("ja", "en") else ""
     ctx = queries.help_home(brand, lang=lang)
     return render(request, "kb/help_home.html", {"brand": brand, "lang": lang, **ctx})
