@@ -421,8 +421,12 @@ def help_home(brand, lang: str = "") -> dict:
     }
 
 
-def published_in(category: Category) -> list[Article]:
-    return list(_published(category.workspace_id).filter(category=category).order_by("title")[:500])
+def published_in(category: Category, lang: str = "") -> list[Article]:
+    """A category's published articles, in `lang` when it has any in that language."""
+    articles = _published(category.workspace_id).filter(category=category)
+    if lang and articles.filter(language=lang).exists():
+        articles = articles.filter(language=lang)
+    return list(articles.order_by("title")[:500])
 
 
 def newest_published(workspace_id: int, limit: int = 50) -> list[Article]:

@@ -204,13 +204,17 @@ def _brand(brand_id: int) -> Brand:
     return brand
 
 
-def help_home(request: HttpRequest, brand_id: int) -> HttpResponse:
-    brand = _brand(brand_id)
-    # The language switch (?lang=) wins; otherwise the language the reader's browser asks for.
-    # Without either (crawlers, feed readers) every language is listed.
+def _reader_language(request: HttpRequest) -> str:
+    """The language switch (?lang=) wins; otherwise the language the reader's browser asks for.
+    Without either (crawlers, feed readers) every language is listed: ""."""
     asked = (translation.get_language() or "")[:2] if request.headers.get("Accept-Language") else ""
     lang = request.GET.get("lang", "") or asked
-    lang = lang if lang in ("ja", "en") else ""
+    return lang if lang in ("ja", "en") else ""
+
+
+def help_home(request: HttpRequest, brand_id: int) -> HttpResponse:
+    brand = _brand(brand_id)
+    lang = _reader_language(request)
     ctx = queries.help_home(brand, lang=lang)
     return render(request, "kb/help_home.html", {"brand": brand, "lang": lang, **ctx})
 
@@ -265,7 +269,8 @@ def help_category(request: HttpRequest, brand_id: int, category_id: int) -> Http
     category = Category.objects.filter(pk=category_id, workspace_id=brand.workspace_id if brand else 0).first()
     if brand is None or category is None:
         raise Http404
-    return render(request, "kb/help_category.html", {"brand": brand, "category": category, "articles": queries.published_in(category)})
+    articles = queries.published_in(category, lang=_reader_language(request))
+    return render(request, "kb/help_category.html", {"brand": brand, "category": category, "articles": articles})
 
 
 def help_search(request: HttpRequest, brand_id: int) -> HttpResponse:
