@@ -27,7 +27,7 @@ def _pages(kind: str, account_id: int) -> list[str]:
 @role_required("agent")
 def channels(request: HttpRequest) -> HttpResponse:
     """Everyone sees the state of every channel; admins get the links to fix them."""
-    rows = workspace_health(workspace_id_of(request.user))
+    rows = health.workspace_health(workspace_id_of(request.user))
     is_admin = request.user.has_role("admin")  # type: ignore[union-attr]
     return render(
         request,
@@ -40,7 +40,3 @@ def channels(request: HttpRequest) -> HttpResponse:
             "is_admin": is_admin,
         },
     )
-
-
-def workspace_health(workspace_id: int) -> list[health.Health]:
-    return health.workspace_health(workspace_id)
