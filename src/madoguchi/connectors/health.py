@@ -254,6 +254,7 @@ def claim_lease(
     seconds: float,
     due_fields: tuple[str, ...] = (),
     wait_until: float = 0.0,
+    account_wait: Callable[[dict[str, Any]], float] | None = None,
     force: bool = False,
     drop: tuple[str, ...] = (),
 ) -> bool:
@@ -261,15 +262,17 @@ def claim_lease(
 
     Refused while another worker holds it, and (unless `force`) while any of `due_fields`
     (Unix seconds, e.g. the next poll time) lies in the future; `wait_until` (a rate-limit wait
-    the caller knows of) is never skipped. On success the lease runs `seconds` from `now` and
-    the `drop` entries are removed."""
+    the caller knows of) is never skipped, nor is `account_wait(config)` (an account-wide wait
+    read under the same lock). On success the lease runs `seconds` from `now` and the `drop`
+    entries are removed."""
     claimed = False
 
     def take(config: dict[str, Any]) -> None:
         nonlocal claimed
         state = config.setdefault(key, {})
         due = 0.0 if force else max((float(state.get(f, 0) or 0) for f in due_fields), default=0.0)
-        if float(state.get("lease_until", 0)) > now or max(due, wait_until) > now:
+        waits = max(wait_until, account_wait(config) if account_wait else 0.0)
+        if float(state.get("lease_until", 0)) > now or max(due, waits) > now:
             return
         state["lease_until"] = now + seconds
         for name in drop:

@@ -304,11 +304,13 @@ def save(account: ChannelAccount, key: str, **changes: Any) -> None:
 def claim(account: ChannelAccount, key: str, now: float, *, force: bool, lease: float = LEASE_SECONDS) -> bool:
     """Take a lease if the work is due, so two workers never poll (or stream) one account at once.
     `force` skips the poll interval, never the account-wide rate-limit wait."""
-    account.refresh_from_db(fields=["config"])
-    rate_wait = float(((account.config or {}).get("rate_limit") or {}).get("wait_until", 0) or 0)
     return health.claim_lease(
-        account, key, now=now, seconds=lease, due_fields=("next_poll_at",), wait_until=rate_wait, force=force
+        account, key, now=now, seconds=lease, due_fields=("next_poll_at",), account_wait=_rate_wait, force=force
     )
+
+
+def _rate_wait(config: dict[str, Any]) -> float:
+    return float((config.get("rate_limit") or {}).get("wait_until", 0) or 0)
 
 
 def remember_rate(account: ChannelAccount, rate: RateLimit, *, keep: int = RESERVE_FOR_SENDING) -> float:
