@@ -6,6 +6,12 @@ worker process or another web process arrive too. On PostgreSQL the tailer sleep
 LISTEN madoguchi_live (events.publish NOTIFYs after commit) and still reads the log every
 PG_POLL_SECONDS as a safety net; elsewhere, or if LISTEN fails, it polls every POLL_SECONDS.
 A browser that reconnects sends Last-Event-ID and gets what it missed.
+
+Agents' streams get every event of their workspace. A stream may instead follow one thread (a
+channel account's thread key: a web chat visitor's id): it then gets only the events of that
+thread's conversations, routed by the hub in one dictionary lookup, so a thousand visitors on a
+busy workspace do not each look at every event. The tailer learns each event's thread with one
+extra query per batch, and only while such a stream is connected.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from django.db.models import Q
 from django.http import StreamingHttpResponse
 
 from madoguchi.inbox.events import NOTIFY_CHANNEL
-from madoguchi.inbox.models import LiveEvent
+from madoguchi.inbox.models import Conversation, LiveEvent
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +48,31 @@ QUEUE_SIZE = 1000
 
 # These run in worker threads, which no request cycle cleans up: close the thread's connection
 # after use too, so no idle connection is left behind (PostgreSQL counts them).
-def _fetch_after(last_id: int, limit: int = FETCH_LIMIT, gaps: Any = ()) -> list[dict[str, Any]]:
+def _fetch_after(
+    last_id: int, limit: int = FETCH_LIMIT, gaps: Any = (), threads: bool = False
+) -> list[dict[str, Any]]:
+    """Events after `last_id` (and the skipped ids `gaps`); with `threads`, each carries the
+    (channel account id, thread key) of its conversation as "thread", or None."""
     close_old_connections()
     where = Q(id__gt=last_id) | Q(id__in=list(gaps)) if gaps else Q(id__gt=last_id)
     try:
-        rows = (
-            LiveEvent.objects.filter(where)
+        rows: list[dict[str, Any]] = [
+            dict(row)
+            for row in LiveEvent.objects.filter(where)
             .order_by("id")
             .values("id", "workspace_id", "kind", "conversation_id", "data")[:limit]
-        )
-        return [dict(row) for row in rows]
+        ]
+        if threads and rows:
+            ids = {row["conversation_id"] for row in rows if row["conversation_id"] is not None}
+            of = {
+                pk: (account_id, key)
+                for pk, account_id, key in Conversation.objects.filter(pk__in=ids)
+                .exclude(thread_key="")
+                .values_list("id", "channel_account_id", "thread_key")
+            }
+            for row in rows:
+                row["thread"] = of.get(row["conversation_id"])
+        return rows
     finally:
         close_old_connections()
 
@@ -71,24 +92,42 @@ def format_event(event: dict[str, Any]) -> str:
 
 
 class Hub:
-    """Tails the event log and fans events out to subscribed queues, per workspace."""
+    """Tails the event log and fans events out to subscribed queues, per workspace or per thread."""
 
     def __init__(self) -> None:
         self.subscribers: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        # (workspace id, channel account id, thread key) -> queues of streams that follow one thread
+        self.threads: dict[tuple[int, int, str], set[asyncio.Queue[dict[str, Any]]]] = {}
         self.last_id = 0
         self.gaps: dict[int, float] = {}  # skipped id -> when first missed
         self.task: asyncio.Task[None] | None = None
 
-    async def subscribe(self, workspace_id: int) -> asyncio.Queue[dict[str, Any]]:
+    async def subscribe(
+        self, workspace_id: int, thread: tuple[int, str] | None = None
+    ) -> asyncio.Queue[dict[str, Any]]:
+        """A queue of every event of the workspace or, given `thread` (channel account id, thread
+        key), of only the events of that thread's conversations."""
         if self.task is None or self.task.done():
             self.last_id = await sync_to_async(_latest_id, thread_sensitive=False)()
             self.task = asyncio.create_task(self._run())
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
-        self.subscribers[workspace_id].add(queue)
+        if thread is None:
+            self.subscribers[workspace_id].add(queue)
+        else:
+            self.threads.setdefault((workspace_id, *thread), set()).add(queue)
         return queue
 
-    def unsubscribe(self, workspace_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self.subscribers[workspace_id].discard(queue)
+    def unsubscribe(
+        self, workspace_id: int, queue: asyncio.Queue[dict[str, Any]], thread: tuple[int, str] | None = None
+    ) -> None:
+        if thread is None:
+            self.subscribers[workspace_id].discard(queue)
+            return
+        key = (workspace_id, *thread)
+        queues = self.threads.get(key, set())
+        queues.discard(queue)
+        if not queues:  # visitors come and go: keep no empty entry behind
+            self.threads.pop(key, None)
 
     def dispatch(self, events: list[dict[str, Any]]) -> None:
         now = time.monotonic()
@@ -98,7 +137,10 @@ class Hub:
                     self.gaps[missing] = now
             self.gaps.pop(event["id"], None)
             self.last_id = max(self.last_id, event["id"])
-            for queue in list(self.subscribers.get(event["workspace_id"], ())):
+            queues = list(self.subscribers.get(event["workspace_id"], ()))
+            if event.get("thread"):
+                queues += self.threads.get((event["workspace_id"], *event["thread"]), ())
+            for queue in queues:
                 try:
                     queue.put_nowait(event)
                 except asyncio.QueueFull:  # a stuck browser: it will resync with Last-Event-ID
@@ -107,14 +149,16 @@ class Hub:
     async def _run(self) -> None:
         listener = await _listen()
         try:
-            while any(self.subscribers.values()):
+            while any(self.subscribers.values()) or self.threads:
                 events: list[dict[str, Any]] = []
                 now = time.monotonic()
                 self.gaps = {i: t for i, t in self.gaps.items() if now - t < GAP_SECONDS}
                 try:
-                    events = await sync_to_async(_fetch_after, thread_sensitive=False)(
-                        self.last_id, gaps=self.gaps
-                    )
+                    fetch = sync_to_async(_fetch_after, thread_sensitive=False)
+                    threads = bool(self.threads)
+                    events = await fetch(self.last_id, gaps=self.gaps, threads=threads)
+                    if events and self.threads and not threads:  # the first visitor came during the read
+                        events = await fetch(self.last_id, gaps=self.gaps, threads=True)
                     self.dispatch(events)
                 except Exception:
                     logger.exception("live event tailer failed; retrying")

@@ -2,8 +2,10 @@
 conversations, as server-sent events.
 
 It rides on the agent UI's hub (inbox/live.py: one tailer per web process over the LiveEvent log,
-woken by PostgreSQL NOTIFY) and subscribes to the account's workspace, then keeps only events of
-the visitor's conversations and turns each into a small event of safe fields:
+woken by PostgreSQL NOTIFY) and follows the visitor's thread (the account and the visitor id, the
+thread key of the visitor's conversations): the hub hands it only the events of the visitor's own
+conversations, never the rest of the workspace's flow. Each is turned into a small event of safe
+fields:
 
 - ``message``: a visitor message (echo, for other tabs) or a team reply once delivered;
 - ``typing``: an agent is typing on the conversation (the agent UI's presence pings);
@@ -90,13 +92,6 @@ class VisitorFilter:
         finally:
             close_old_connections()
 
-    def wants(self, event: dict[str, Any]) -> bool:
-        """Whether an event may concern this visitor, decided without the database: the hub hands
-        every stream all of its workspace's events, and most are about other conversations."""
-        if event["conversation_id"] in self.conversations:
-            return True
-        return event["kind"] == "conversation.created" and (event.get("data") or {}).get("channel") == "webchat"
-
     def translate_all(self, events: list[dict[str, Any]]) -> list[str]:
         close_old_connections()
         try:
@@ -122,7 +117,8 @@ class VisitorFilter:
 
 async def visitor_stream(account: ChannelAccount, visitor: Visitor, last_event_id: str) -> AsyncIterator[str]:
     hub = inbox_live.hub
-    queue = await hub.subscribe(account.workspace_id)
+    thread = (account.pk, visitor.id)  # every visitor message is ingested with thread_id = visitor id
+    queue = await hub.subscribe(account.workspace_id, thread=thread)
     flt = VisitorFilter(account, visitor)
     run = sync_to_async
     try:
@@ -140,9 +136,7 @@ async def visitor_stream(account: ChannelAccount, visitor: Visitor, last_event_i
             batch = [event]
             while not queue.empty():
                 batch.append(queue.get_nowait())
-            batch = [e for e in batch if flt.wants(e)]
-            if batch:
-                for chunk in await run(flt.translate_all, thread_sensitive=False)(batch):
-                    yield chunk
+            for chunk in await run(flt.translate_all, thread_sensitive=False)(batch):
+                yield chunk
     finally:
-        hub.unsubscribe(account.workspace_id, queue)
+        hub.unsubscribe(account.workspace_id, queue, thread=thread)

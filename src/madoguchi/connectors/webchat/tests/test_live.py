@@ -105,3 +105,73 @@ def test_a_first_message_opens_a_conversation_the_stream_starts_following(cast, 
     # An event of another workspace with the same conversation id is never let through.
     other = {**base, "workspace_id": cast.ws_b.pk, "id": 3, "kind": "presence", "data": {"state": "typing", "name": "x"}}
     assert flt.translate(other) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hub_hands_a_visitor_only_events_of_its_own_conversation(cast, widget, widget_b, visitor_for):
+    alice, bob, beta = visitor_for(widget), visitor_for(widget), visitor_for(widget_b)
+    for v in (alice, bob, beta):
+        v.start(name="V")
+    visitor = access_visitor(widget, alice.token)
+    assert visitor is not None
+    hub = inbox_live.Hub()
+    start = inbox_live._latest_id()
+    agents: asyncio.Queue = asyncio.Queue()
+    hub.subscribers[cast.ws.pk].add(agents)
+    mine: asyncio.Queue = asyncio.Queue()
+    hub.threads[(cast.ws.pk, widget.pk, visitor.id)] = {mine}
+
+    # A busy workspace: other visitors, another channel (even one whose thread key is Alice's id),
+    # presence pings, the other workspace; and Alice's own first message, reply and typing.
+    bob.say("bob asks")
+    beta.say("beta asks")
+    cast.inbound("an email", customer="mail-cust")
+    cast.inbound("same thread key, other account", customer="x-cust", thread_id=visitor.id)
+    alice.say("alice asks")
+    conv_a = Conversation.objects.get(channel_account=widget, thread_key=visitor.id)
+    conv_b = Conversation.objects.exclude(pk=conv_a.pk).get(channel_account=widget)
+    deliver_outbox.call(actions.do_reply(conv_b, author=cast.agent, text="to bob").outbox.pk)
+    deliver_outbox.call(actions.do_reply(conv_a, author=cast.agent, text="to alice").outbox.pk)
+    for conv in (conv_b, conv_a, conv_b):
+        publish(cast.ws.pk, "presence", conv.pk, user=cast.agent.pk, name="Kenta", state="typing")
+
+    rows = inbox_live._fetch_after(start, threads=True)
+    hub.dispatch(rows)
+    reached = [mine.get_nowait() for _ in range(mine.qsize())]
+    own = [row["id"] for row in rows if row["conversation_id"] == conv_a.pk]
+    assert {e["conversation_id"] for e in reached} == {conv_a.pk}
+    assert [e["id"] for e in reached] == own
+    assert {"conversation.created", "message.created", "message.delivery", "presence"} <= {e["kind"] for e in reached}
+    # Agents' streams are unchanged: every event of their workspace, whatever its thread.
+    assert agents.qsize() == len([row for row in rows if row["workspace_id"] == cast.ws.pk]) > 2 * len(own)
+
+
+def test_a_visitor_subscription_leaves_nothing_behind_and_gets_nothing_of_other_threads():
+    hub = inbox_live.Hub()
+
+    async def scenario() -> None:
+        hub.task = asyncio.create_task(asyncio.sleep(60))  # a tailer already running
+        try:
+            agent = await hub.subscribe(1)
+            alice = await hub.subscribe(1, thread=(7, "v-alice"))
+            alice_tab2 = await hub.subscribe(1, thread=(7, "v-alice"))
+            bob = await hub.subscribe(1, thread=(7, "v-bob"))
+            events = [
+                {"id": 1, "workspace_id": 1, "kind": "presence", "conversation_id": 5, "data": {}, "thread": (7, "v-bob")},
+                {"id": 2, "workspace_id": 1, "kind": "presence", "conversation_id": 4, "data": {}, "thread": (7, "v-alice")},
+                {"id": 3, "workspace_id": 2, "kind": "presence", "conversation_id": 4, "data": {}, "thread": (7, "v-alice")},
+                {"id": 4, "workspace_id": 1, "kind": "presence", "conversation_id": 6, "data": {}, "thread": (8, "v-alice")},
+                {"id": 5, "workspace_id": 1, "kind": "label.created", "conversation_id": None, "data": {}, "thread": None},
+            ]
+            hub.dispatch(events)
+            assert [alice.get_nowait()["id"] for _ in range(alice.qsize())] == [2]
+            assert alice_tab2.qsize() == 1 and bob.qsize() == 1
+            assert agent.qsize() == 4
+            for queue in (alice, alice_tab2):
+                hub.unsubscribe(1, queue, thread=(7, "v-alice"))
+            hub.unsubscribe(1, bob, thread=(7, "v-bob"))
+            assert hub.threads == {}
+        finally:
+            hub.task.cancel()
+
+    asyncio.run(scenario())
