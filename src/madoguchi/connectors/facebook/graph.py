@@ -107,6 +107,22 @@ def verification_response(params: dict[str, str], verify_token: str) -> str | No
     return params.get("hub.challenge", "")
 
 
+def _text(status: int, text: str) -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain")
+
+
+def _signed_body(request: HttpRequest) -> tuple[bytes, str] | HttpResponse:
+    """The raw body and its X-Hub-Signature-256, or the refusal: 413 too large, 401 unsigned."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _text(413, "body too large")
+    signature = request.headers.get("x-hub-signature-256", "")
+    if not signature:
+        return _text(401, "missing X-Hub-Signature-256")
+    return body, signature
+
+
 def webhook_view(
     request: HttpRequest, account_id: int, kind: str, accept: Callable[[ChannelAccount, bytes], int]
 ) -> HttpResponse:
@@ -121,17 +137,104 @@ def webhook_view(
         if challenge is None:
             return HttpResponse("verification failed", status=403, content_type="text/plain")
         return HttpResponse(challenge, content_type="text/plain")
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return HttpResponse("body too large", status=413, content_type="text/plain")
-    signature = request.headers.get("x-hub-signature-256", "")
-    if not signature:
-        return HttpResponse("missing X-Hub-Signature-256", status=401, content_type="text/plain")
+    signed = _signed_body(request)
+    if isinstance(signed, HttpResponse):
+        return signed
+    body, signature = signed
     if not check_signature(str(secrets.get("app_secret", "")), body, signature):
         return HttpResponse("bad signature", status=403, content_type="text/plain")
     accept(account, body)
     return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
+
+
+# What a delivery's `entry[].id` is, per network: the page id, or the Instagram account's id.
+ENTRY_ID_KEYS = {"facebook": "page_id", "instagram": "ig_user_id"}
+
+
+def app_webhook_view(
+    request: HttpRequest, kind: str, expected_object: str, accept: Callable[[ChannelAccount, bytes], int]
+) -> HttpResponse:
+    """The app-level endpoint: one callback URL for every page (or Instagram account) the Meta app
+    serves. GET is the handshake against any account's verify token; POST is 401 without a
+    signature, 403 when no account's app secret signed it, else 200 once every entry is stored
+    (queued for its account, or quarantined with the reason)."""
+    accounts = list(ChannelAccount.objects.filter(kind=kind, is_active=True).order_by("pk"))
+    if request.method == "GET":
+        params = request.GET.dict()
+        for account in accounts:
+            challenge = verification_response(params, str((account.secrets or {}).get("verify_token", "")))
+            if challenge is not None:
+                return HttpResponse(challenge, content_type="text/plain")
+        return HttpResponse("verification failed", status=403, content_type="text/plain")
+    signed = _signed_body(request)
+    if isinstance(signed, HttpResponse):
+        return signed
+    body, signature = signed
+    kept = route_delivery(kind, accounts, body, signature, expected_object, accept)
+    if not kept:
+        return HttpResponse("bad signature", status=403, content_type="text/plain")
+    return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
+
+
+def route_delivery(
+    kind: str,
+    accounts: list[ChannelAccount],
+    body: bytes,
+    signature: str,
+    expected_object: str,
+    accept: Callable[[ChannelAccount, bytes], int],
+) -> int:
+    """Give each entry of an app-level delivery to the account of its page, checking the signature
+    with that account's app secret; returns how many entries were kept (queued or quarantined).
+
+    An entry for a page no account connects, or whose account's app secret did not sign the body,
+    is quarantined with the reason under an account whose secret did sign it (or its own account):
+    Meta would only resend it for a day and a half. A body that no account's secret signed is
+    nobody's: nothing of it is kept, and the 403 makes Meta resend it.
+    """
+    verified: dict[str, bool] = {}
+
+    def signed_by(account: ChannelAccount) -> bool:
+        secret = str((account.secrets or {}).get("app_secret", ""))
+        if secret not in verified:
+            verified[secret] = check_signature(secret, body, signature)
+        return verified[secret]
+
+    signer = next((a for a in accounts if signed_by(a)), None)
+    if signer is None:
+        return 0  # refused: Meta resends for 36 hours, in time for a corrected app secret
+    try:
+        entries = parse_delivery(body, expected_object)
+    except ValueError as exc:
+        name = PLATFORM_NAMES.get(signer.kind, signer.kind)
+        ingest.do_quarantine(signer, f"{name} webhook body (app-level URL): {exc}"[:5000], body)
+        return 1
+    if not entries:
+        health.do_record_channel_ok(signer, received=True, reconnect=False)
+        return 1
+    key = ENTRY_ID_KEYS[kind]
+    groups: dict[int, tuple[ChannelAccount, list[dict[str, Any]]]] = {}
+    kept = 0
+    for entry in entries:
+        entry_id = str(entry.get("id", ""))
+        owners = [a for a in accounts if entry_id and str((a.config or {}).get(key, "")) == entry_id]
+        for account in owners:
+            name = PLATFORM_NAMES.get(account.kind, account.kind)
+            if signed_by(account):
+                groups.setdefault(account.pk, (account, []))[1].append(entry)
+            else:
+                reason = f"{name} webhook entry for {entry_id!r}: the signature does not match this account's app secret (check the app secret, or the app the page is subscribed to)"
+                ingest.do_quarantine(account, reason, json.dumps(entry))
+                health.do_record_channel_error(account, reason)
+            kept += 1
+        if not owners:
+            name = PLATFORM_NAMES.get(signer.kind, signer.kind)
+            reason = f"{name} webhook entry for {entry_id!r}, which no connected account has as its {key} (add the account, or remove the page from the Meta app)"
+            ingest.do_quarantine(signer, reason, json.dumps(entry))
+            kept += 1
+    for account, own in groups.values():
+        accept(account, json.dumps({"object": expected_object, "entry": own}, ensure_ascii=False).encode())
+    return kept
 
 
 def parse_delivery(body: bytes | str, expected_object: str) -> list[dict[str, Any]]:

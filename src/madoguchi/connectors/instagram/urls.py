@@ -4,5 +4,7 @@ from madoguchi.connectors.instagram import views
 
 app_name = "instagram"
 urlpatterns = [
+    path("webhook/", views.app_webhook, name="app_webhook"),
     path("<int:account_id>/webhook/", views.webhook, name="webhook"),
+    path("<int:account_id>/settings/", views.settings_page, name="settings"),
 ]
