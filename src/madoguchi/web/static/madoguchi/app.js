@@ -248,6 +248,47 @@
     conv.querySelectorAll(".props-toggle").forEach((b) => b.setAttribute("aria-expanded", String(open)));
   });
 
+  // --- top bar menu on phones ----------------------------------------------------------------
+  // Below 960 px (app.css) the sections fold into a panel under the top bar. The
+  // button says whether it is open (aria-expanded); opening moves focus to the first section,
+  // Escape or a click outside closes it (Escape brings focus back to the button), and tabbing out
+  // of it closes it too. Up/Down/Home/End move between the sections.
+  function setUpMenu() {
+    const button = $(".topbar .menu-toggle");
+    const menu = button && document.getElementById(button.getAttribute("aria-controls"));
+    if (!menu) return;
+    const bar = button.closest(".topbar");
+    const links = () => $$("a", menu);
+    const isOpen = () => bar.classList.contains("menu-open");
+    function setOpen(open, focusButton) {
+      bar.classList.toggle("menu-open", open);
+      button.setAttribute("aria-expanded", String(open));
+      if (open) links()[0]?.focus();
+      else if (focusButton) button.focus();
+    }
+    button.addEventListener("click", () => setOpen(!isOpen(), false));
+    // Capture phase: Escape closes the menu and nothing else (the inbox uses it to go back).
+    document.addEventListener("keydown", (e) => {
+      if (!isOpen()) return;
+      if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); setOpen(false, true); return; }
+      const list = links(), i = list.indexOf(document.activeElement);
+      if (i < 0) return;
+      const to = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: list.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault(); e.stopPropagation();
+      list[(to + list.length) % list.length].focus();
+    }, true);
+    document.addEventListener("click", (e) => {
+      if (isOpen() && !menu.contains(e.target) && !button.contains(e.target)) setOpen(false, false);
+    });
+    bar.addEventListener("focusout", (e) => {
+      if (isOpen() && e.relatedTarget && !menu.contains(e.relatedTarget) && e.relatedTarget !== button) setOpen(false, false);
+    });
+    // Turning a tablet to landscape shows the row again: leave no stale open state behind.
+    matchMedia("(max-width: 960px)").addEventListener("change", (e) => { if (!e.matches) setOpen(false, false); });
+  }
+  setUpMenu();
+
   document.addEventListener("DOMContentLoaded", () => {
     scrollThread();
     connect();
