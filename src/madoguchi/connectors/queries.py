@@ -33,6 +33,9 @@ class ComposerHints:
     notice: str = ""
     # Facebook/Instagram direct messages: when the 24-hour window for a reply closes.
     window_closes_at: dt.datetime | None = None
+    # Ways to send the reply the agent may choose between, as (value, label, why it is not
+    # possible now or ""): "public" or "private" (Facebook/Instagram: a private reply to a comment).
+    reply_modes: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def weighted(self) -> bool:
@@ -62,3 +65,18 @@ def composer_hints(conversation: Conversation) -> ComposerHints:
         fields["notice"] = str(notice(account))
     fields.setdefault("max_length", max_length)  # the conversation's own limit wins
     return ComposerHints(**fields)
+
+
+def check_reply_mode(conversation: Conversation, mode: str) -> bool | None:
+    """Whether a reply sent in `mode` is public (None: no mode asked, the channel's default);
+    ValueError with the reason when this conversation does not offer that mode now."""
+    from django.utils.translation import gettext as _
+
+    if not mode:
+        return None
+    offered = {value: why for value, _label, why in composer_hints(conversation).reply_modes}
+    if mode not in offered:
+        raise ValueError(_("This conversation cannot be answered that way."))
+    if offered[mode]:
+        raise ValueError(offered[mode])
+    return mode == "public"

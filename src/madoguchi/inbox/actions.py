@@ -218,8 +218,10 @@ def do_reply(
     author: User,
     text: str,
     attachments: list[NewAttachment] | None = None,
+    public: bool | None = None,
 ) -> Message:
-    """Reply to the customer: the message and its outbox row are written together, then sent."""
+    """Reply to the customer: the message and its outbox row are written together, then sent.
+    `public`: as the message answered (None), or as the agent chose (a private reply to a comment)."""
     text = _check_text(text, attachments)
     conversation = Conversation.objects.select_for_update().select_related("channel_account").get(
         pk=conversation.pk
@@ -235,7 +237,7 @@ def do_reply(
         author=author,
         text=text,
         reply_to_external_id=(last_inbound.external_id or "") if last_inbound else "",
-        public=bool(last_inbound and last_inbound.public),
+        public=bool(last_inbound and last_inbound.public) if public is None else public,
         language=conversation.language,
         created_at=now,
         delivery=Delivery.QUEUED,

@@ -14,6 +14,7 @@ from ninja.errors import HttpError
 from madoguchi.accounts.api import api_user
 from madoguchi.accounts.models import Team, User
 from madoguchi.accounts.queries import workspace_id_of, workspace_users
+from madoguchi.connectors.queries import check_reply_mode
 from madoguchi.inbox import actions, queries
 from madoguchi.inbox.models import Conversation, Message
 
@@ -127,6 +128,9 @@ class MessagePage(Schema):
 class NewMessage(Schema):
     kind: Literal["reply", "note"]
     text: str = Field(min_length=1, max_length=50_000)
+    # A reply's way out when the channel offers a choice (Facebook/Instagram comments: a private
+    # reply); omitted: as the message answered.
+    reply_mode: Literal["public", "private"] | None = None
 
 
 class ConversationChange(Schema):
@@ -205,7 +209,11 @@ def create_message(request: HttpRequest, conversation_id: int, payload: NewMessa
     if payload.kind == "note":
         message = actions.do_add_note(conversation, author=user, text=payload.text)
     else:
-        message = actions.do_reply(conversation, author=user, text=payload.text)
+        try:
+            public = check_reply_mode(conversation, payload.reply_mode or "")
+        except ValueError as exc:
+            return Status(400, {"detail": str(exc)})
+        message = actions.do_reply(conversation, author=user, text=payload.text, public=public)
     return Status(201, message)
 
 

@@ -32,7 +32,7 @@ from django.views.decorators.http import require_POST
 from madoguchi.accounts.models import Brand, Team, User
 from madoguchi.accounts.queries import check_role, role_required, workspace_id_of, workspace_users
 from madoguchi.connectors.models import ChannelAccount, ChannelKind
-from madoguchi.connectors.queries import composer_hints
+from madoguchi.connectors.queries import check_reply_mode, composer_hints
 from madoguchi.inbox import actions, queries
 from madoguchi.inbox.live import stream_response
 from madoguchi.inbox.models import (
@@ -214,7 +214,11 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
         if request.POST.get("kind") == "note":
             actions.do_add_note(conv, author=user, text=request.POST.get("text", ""), attachments=files)
         else:
-            actions.do_reply(conv, author=user, text=request.POST.get("text", ""), attachments=files)
+            try:
+                public = check_reply_mode(conv, request.POST.get("reply_mode", ""))
+            except ValueError as exc:
+                return _error(request, conv, str(exc))
+            actions.do_reply(conv, author=user, text=request.POST.get("text", ""), attachments=files, public=public)
             if request.POST.get("and_resolve"):
                 actions.do_set_status(conv, Status.RESOLVED, actor=user)
     except actions.InboxError as exc:

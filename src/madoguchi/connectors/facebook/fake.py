@@ -4,10 +4,13 @@ It reproduces what the Facebook and Instagram connectors rely on, as documented 
 facebook/client.py, instagram/client.py): signed webhook deliveries (`X-Hub-Signature-256`, hex
 HMAC-SHA256 over the escaped-unicode bytes Meta sends) for the page feed, Messenger and Instagram;
 comment replies (`POST /{comment-id}/comments`, Instagram `POST /{ig-comment-id}/replies`),
-mention replies, the Send API with the 24-hour window, profiles, comment lists, attachment URLs;
+mention replies, the Send API with the 24-hour window, private replies (`recipient: {"comment_id"}`
+or `{"post_id"}`: one per comment, 7 days, answered with the person's Messenger id), profiles,
+comment lists, attachment URLs;
 and Graph error bodies `{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}` for
 an expired token (190/463), a rate limit (32 or 80001 with `X-Business-Use-Case-Usage`), a deleted
-comment (100/33) and a closed window (10/2018278). Deliveries can be sent twice or out of order.
+comment (100/33), a closed window (10/2018278), and a refused private reply (10900 already
+replied, 10903 too old). Deliveries can be sent twice or out of order.
 """
 
 from __future__ import annotations
@@ -80,6 +83,9 @@ class FakeGraph(ThreadingHTTPServer):
         self.media: dict[str, tuple[bytes, str]] = {}
         self.replies: list[dict[str, Any]] = []  # comment replies the page made
         self.messages: list[dict[str, Any]] = []  # messages the page sent
+        self.commented_at: dict[str, float] = {}  # comment or visitor post id → when it was written
+        self.private_replied: dict[str, str] = {}  # comment or post id → the private reply's mid
+        self.psids: dict[str, str] = {}  # a commenter's id → their page-scoped id in Messenger
         self.requests: list[tuple[str, str]] = []
         self.extra_headers: dict[str, str] = {}  # sent on every Graph response (usage headers)
         self.failures: deque[Failure] = deque()
@@ -138,6 +144,20 @@ class FakeGraph(ThreadingHTTPServer):
         self.posts[post["id"]] = post
         return post
 
+    def psid_for(self, user_id: str) -> str:
+        """The id a commenter has in the page's Messenger (Facebook: not their comment's `from.id`;
+        Instagram: the same Instagram-scoped id)."""
+        with self.lock:
+            if user_id not in self.psids:
+                self.psids[user_id] = self.next_id()
+                self.users[self.psids[user_id]] = {**self.users.get(user_id, {}), "id": self.psids[user_id]}
+            return self.psids[user_id]
+
+    def age(self, object_id: str, days: float) -> None:
+        """Make a comment or visitor post `days` older (for the 7-day limit of private replies)."""
+        with self.lock:
+            self.commented_at[object_id] = self.commented_at.get(object_id, time.time()) - days * 86400
+
     def expire_token(self) -> None:
         self.token_valid = False
 
@@ -168,12 +188,14 @@ class FakeGraph(ThreadingHTTPServer):
             value["photo"] = photo
         with self.lock:
             self.comments[comment_id] = {"id": comment_id, "message": message, "from": self._from(user_id), "created_time": value["created_time"], "parent": parent_id or post_id}
+            self.commented_at[comment_id] = time.time()
         return value
 
     def visitor_post(self, user_id: str, message: str) -> dict[str, Any]:
         post_id = f"{self.page_id}_{self.next_id()}"
         value = {"from": self._from(user_id), "message": message, "post_id": post_id, "created_time": int(time.time()), "item": "status", "published": 1, "verb": "add"}
         self.posts[post_id] = {"id": post_id, "message": message, "from": self._from(user_id)}
+        self.commented_at[post_id] = time.time()
         return value
 
     def edited(self, value: dict[str, Any], message: str) -> dict[str, Any]:
@@ -243,6 +265,7 @@ class FakeGraph(ThreadingHTTPServer):
             value["parent_id"] = parent_id
         with self.lock:
             self.comments[comment_id] = {"id": comment_id, "text": text, "username": user.get("username", ""), "from": value["from"], "timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"), "media": {"id": media["id"], "permalink": media["permalink"]}, "parent": parent_id or media["id"]}
+            self.commented_at[comment_id] = time.time()
         return value
 
     def ig_mention(self, user_id: str, media: dict[str, Any], text: str) -> dict[str, Any]:
@@ -425,6 +448,8 @@ class _Handler(BaseHTTPRequestHandler):
                 server.replies.append({"id": new_id, "to": comment_id, "edge": "mentions", "media_id": body.get("media_id"), "message": message})
             return 200, {"id": new_id}
         if len(parts) == 2 and parts[1] == "messages" and parts[0] in {server.page_id, server.ig_user_id, "me"}:
+            if set(body.get("recipient") or {}) & {"comment_id", "post_id"}:
+                return self._private_reply(parts[0], body)
             recipient = str((body.get("recipient") or {}).get("id", ""))
             text = str((body.get("message") or {}).get("text", ""))
             if body.get("messaging_type") not in {"RESPONSE", "UPDATE", "MESSAGE_TAG"}:
@@ -441,3 +466,33 @@ class _Handler(BaseHTTPRequestHandler):
                 server.messages.append({"to": recipient, "text": text, "mid": mid, "via": parts[0], "messaging_type": body.get("messaging_type")})
             return 200, {"recipient_id": recipient, "message_id": mid}
         return 400, error_body(f"Unsupported post request. Object with ID '{parts[0]}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", 100, type_="GraphMethodException", subcode=33)
+
+    def _private_reply(self, via: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The Send API with `recipient: {comment_id}` (or `{post_id}`, a visitor post on Facebook):
+        one message per comment, within 7 days of it, to its author's Messenger or Instagram inbox."""
+        server = self.server
+        recipient = body.get("recipient") or {}
+        instagram = via == server.ig_user_id
+        if instagram and "post_id" in recipient or len(recipient) != 1:
+            return 400, error_body("(#100) Param recipient must be one of {id, comment_id, post_id, user_ref}", 100)
+        target = str(recipient.get("comment_id") or recipient.get("post_id") or "")
+        text = str((body.get("message") or {}).get("text", ""))
+        if "messaging_type" in body and body["messaging_type"] not in {"RESPONSE", "UPDATE", "MESSAGE_TAG"}:
+            return 400, error_body("(#100) Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}", 100)
+        found = server.comments.get(target) if "comment_id" in recipient else server.posts.get(target)
+        if found is None or target in server.deleted:
+            return 400, error_body("(#100) Invalid comment_id or post_id", 100, subcode=33)
+        if not text or len(text) > 2000:
+            return 400, error_body("(#100) Length of param message[text] must be less than or equal to 2000", 100)
+        author = str((found.get("from") or {}).get("id", ""))
+        with server.lock:
+            if target in server.private_replied:
+                return 400, error_body("(#10900) Activity already replied to", 10900)
+            if time.time() - server.commented_at.get(target, time.time()) > 7 * 86400 or author in {server.page_id, server.ig_user_id}:
+                return 400, error_body("This user cant reply to this activity", 10903, subcode=1893049)
+            mid = ("aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOj" if instagram else "m_") + secrets.token_urlsafe(24)
+            server.private_replied[target] = mid
+        psid = author if instagram else server.psid_for(author)
+        with server.lock:
+            server.messages.append({"to": psid, "text": text, "mid": mid, "via": via, "private_reply_to": target, "messaging_type": body.get("messaging_type")})
+        return 200, {"recipient_id": psid, "message_id": mid}

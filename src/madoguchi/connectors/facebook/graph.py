@@ -1,6 +1,7 @@
-"""What Facebook Pages and Instagram share: Meta's webhook handshake and signature, a small Graph
-API client, the mapping of Graph errors to the outbox's retry-or-fail, the 24-hour messaging
-window, and the Messenger-shaped `messaging` events both platforms deliver.
+"""What Facebook Pages and Instagram share: Meta's webhook handshake and signature (per account,
+and one URL for the whole app), a small Graph API client, the mapping of Graph errors to the
+outbox's retry-or-fail, the 24-hour messaging window, private replies to comments, and the
+Messenger-shaped `messaging` events both platforms deliver.
 
 Documentation (November 2026):
 - Webhooks, verification request and payload signature:
@@ -25,6 +26,12 @@ Documentation (November 2026):
   (https://developers.facebook.com/docs/instagram-platform/webhooks/examples) with `read: {mid}`,
   `is_deleted` for an unsent message, `reply_to.story` for a story reply and `story_mention`
   attachments.
+- Private replies: https://developers.facebook.com/documentation/business-messaging/messenger-platform/discovery/private-replies
+  and, for Instagram, https://developers.facebook.com/documentation/instagram-platform/private-replies —
+  the Send API addressed to a comment, `POST /{PAGE-ID or IG-ID}/messages {"recipient":
+  {"comment_id": …}, "message": {"text"}}` (Facebook also takes `{"post_id"}` for a visitor
+  post) → `{"recipient_id", "message_id"}`: one message per comment, within 7 days of it; the
+  person's answer opens the ordinary 24-hour window. Refusals: see ALREADY_REPLIED_CODE below.
 - The 24-hour standard messaging window:
   https://developers.facebook.com/docs/messenger-platform/policy/policy-overview — a business may
   answer with `messaging_type: RESPONSE` within 24 hours of the person's last message; after
@@ -46,7 +53,7 @@ import httpx
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from madoguchi.connectors import health
 from madoguchi.connectors.base import (
@@ -54,6 +61,7 @@ from madoguchi.connectors.base import (
     InboundAuthor,
     InboundEvent,
     InboundItem,
+    OutboundMessage,
     PermanentError,
     TemporaryError,
 )
@@ -61,7 +69,7 @@ from madoguchi.connectors.models import ChannelAccount
 from madoguchi.ingest import actions as ingest
 
 if TYPE_CHECKING:
-    from madoguchi.inbox.models import Conversation
+    from madoguchi.inbox.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +82,14 @@ RATE_LIMIT_CODES = {4, 17, 32, 613} | set(range(80001, 80015))
 TOKEN_CODES = {190, 102}  # 102: the session key is invalid (old name of the same failure)
 PERMISSION_CODES = {10} | set(range(200, 300))
 OUTSIDE_WINDOW_SUBCODE = 2018278
+# Private replies (not in Meta's error reference; as Meta answers, seen in public client code):
+# "(#10900) Activity already replied to"; "(#10903) This user cant reply to this activity" (the
+# comment is over 7 days old, or its author cannot be messaged); Instagram's subcode 2534025 for a
+# comment whose one private reply is used.
+ALREADY_REPLIED_CODE = 10900
+CANNOT_REPLY_CODE = 10903
+IG_PRIVATE_REPLY_USED_SUBCODE = 2534025
+PRIVATE_REPLY_WINDOW = dt.timedelta(days=7)
 DELETED_SUBCODE = 33
 
 PLATFORM_NAMES = {"facebook": "Facebook", "instagram": "Instagram"}
@@ -374,6 +390,10 @@ class GraphClient:
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.call("POST", path, json=body)
 
+    def private_reply(self, owner_id: str, recipient: dict[str, str], text: str) -> dict[str, Any]:
+        """The Send API addressed to a comment (or a visitor post): `{"recipient_id", "message_id"}`."""
+        return self.post(f"{owner_id}/messages", {"recipient": recipient, "message": {"text": text}})
+
     def me(self) -> dict[str, Any]:
         """Who the token belongs to: the cheapest call that proves the token still works."""
         return self.get("me", fields="id,name")
@@ -419,6 +439,10 @@ def failure(account: ChannelAccount, exc: GraphError, *, what: str = "the reply"
         return TemporaryError(f"{name} rate limit reached (code {exc.code}); retrying in {round(wait)} s", retry_after=wait)
     if exc.status == 0 or exc.status >= 500 or exc.transient or exc.code in {1, 2}:
         return TemporaryError(str(exc))
+    if exc.code == ALREADY_REPLIED_CODE or exc.subcode == IG_PRIVATE_REPLY_USED_SUBCODE:
+        return PermanentError(f"{name} refused {what}: the comment already has its one private reply (perhaps an earlier attempt of this reply that timed out)")
+    if exc.code == CANNOT_REPLY_CODE:
+        return PermanentError(f"{name} refused {what}: Meta no longer allows a private reply to this comment (it is more than 7 days old, or the person cannot be messaged)")
     if exc.subcode == OUTSIDE_WINDOW_SUBCODE:
         return PermanentError(f"{name} refused {what}: the 24-hour messaging window has closed; Meta allows only tagged messages")
     if exc.code == 100 and exc.subcode == DELETED_SUBCODE:
@@ -525,6 +549,86 @@ def check_window(account: ChannelAccount, thread_key: str) -> None:
         raise PermanentError(
             f"{name}: the 24-hour window closed on {closes:%Y-%m-%d %H:%M} UTC; Meta allows only tagged messages after it"
         )
+
+
+# --- private replies to comments ----------------------------------------------------------------
+
+
+def answered_item(conversation: Conversation) -> Message | None:
+    """The customer's message a reply in this conversation answers (as do_reply picks it)."""
+    from madoguchi.inbox.models import Direction
+
+    return conversation.messages.filter(direction=Direction.INBOUND).order_by("-created_at", "-id").first()
+
+
+def private_reply_problem(account: ChannelAccount, comment: Message, *, sending: str = "") -> str:
+    """Why Meta would refuse a private reply to this comment now ("" when it would not): one per
+    comment, within 7 days of it. `sending`: the outbox key of the reply being sent (not counted)."""
+    from django.utils.translation import gettext as _
+
+    from madoguchi.inbox.models import Delivery, Direction, Message
+
+    if comment.created_at + PRIVATE_REPLY_WINDOW <= timezone.now():
+        return _("Meta allows a private reply only within 7 days of the comment (written %(date)s).") % {
+            "date": timezone.localtime(comment.created_at).strftime("%Y-%m-%d %H:%M")
+        }
+    others = Message.objects.filter(
+        channel_account=account, direction=Direction.OUTBOUND, public=False, reply_to_external_id=comment.external_id
+    )
+    others = others.filter(delivery=Delivery.SENT).exclude(outbox__idempotency_key=sending) if sending else others.exclude(delivery=Delivery.FAILED)
+    if others.exists():
+        return _("This comment already has its private reply (Meta allows one per comment).")
+    return ""
+
+
+def reply_modes(conversation: Conversation, comment: Message, private_label: str) -> tuple[tuple[str, str, str], ...]:
+    """The composer's choice on a comment: answer it publicly, or privately (with why not, if not)."""
+    from django.utils.translation import gettext as _
+
+    problem = private_reply_problem(conversation.channel_account, comment)
+    return (("public", _("Reply publicly"), ""), ("private", private_label, problem))
+
+
+def send_private_reply(
+    account: ChannelAccount, client: GraphClient, owner_id: str, recipient: dict[str, str], comment: Message, text: str, key: str
+) -> str:
+    """Send the one private reply to `comment` (checked first: one per comment, 7 days); link the
+    person's Messenger/Instagram id to the commenter's contact so their answer, which arrives in
+    its own direct-message conversation, sits beside the comment; returns the message id."""
+    with translation.override("en"):
+        problem = private_reply_problem(account, comment, sending=key)
+    if problem:
+        raise PermanentError(f"{PLATFORM_NAMES.get(account.kind, 'Meta')}: {problem}")
+    try:
+        answer = client.private_reply(owner_id, recipient, text)
+    except GraphError as exc:
+        raise failure(account, exc, what="the private reply") from exc
+    note_usage(account, client)
+    do_link_private_reply(account, comment, str(answer.get("recipient_id", "")))
+    return str(answer["message_id"])
+
+
+def do_link_private_reply(account: ChannelAccount, comment: Message, recipient_id: str) -> None:
+    """The commenter's messaging id becomes an identity of their contact, so the direct-message
+    conversation their answer opens is one of that contact's conversations (listed beside the
+    comment's). Already someone else's: left alone (deciding that is a merge, made by a person)."""
+    from madoguchi.contacts.actions import IdentityTaken, do_add_identity
+
+    identity = comment.identity
+    if not recipient_id or identity is None or identity.external_id == recipient_id:
+        return  # Instagram: the commenter's id is already their messaging id
+    author = InboundAuthor(external_id=recipient_id, handle=identity.handle, display_name=identity.display_name)
+    try:
+        do_add_identity(identity.contact, account.kind, author)
+    except IdentityTaken:
+        logger.info("%s id %s already belongs to another contact; not linked to contact %s", account.kind, recipient_id, identity.contact_id)
+
+
+def dm_recipient(message: OutboundMessage) -> str:
+    """Whom a direct message goes to: the person its `dm:<id>` thread is with (a contact may hold
+    several ids on one network: a commenter's and, after a private reply, their Messenger id),
+    else the outbox's pick."""
+    return message.thread_id.removeprefix("dm:") if message.thread_id.startswith("dm:") else message.recipient
 
 
 def previous_attempts(idempotency_key: str) -> int:

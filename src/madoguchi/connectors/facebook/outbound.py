@@ -6,6 +6,12 @@ Documentation (November 2026), see client.py for the endpoints and graph.py for 
   inbound item keeps that id as `reply_target`). An answer to a visitor post comments on the post.
 - A private answer is a Messenger message with `messaging_type: RESPONSE`, allowed only within 24
   hours of the customer's last message; after that we fail it with a clear reason before calling.
+- A private reply answers a comment (or a visitor post) once, in Messenger, within 7 days of it
+  (graph.py): the agent chooses it in the composer ("Reply privately"); the reply is then a
+  non-public message answering a comment, sent to `recipient: {"comment_id"}` (`{"post_id"}`).
+  The answer's `recipient_id` (the person's Messenger id, not the commenter's id) is linked to
+  the commenter's contact, so their Messenger answer, in its own `dm:` conversation, is listed
+  beside the comment's conversation.
 - Text limits: Messenger text messages hold 2,000 characters
   (https://developers.facebook.com/docs/messenger-platform/reference/send-api/#message); comments
   are much longer (8,000), the composer shows the 2,000 that fits both.
@@ -26,12 +32,21 @@ from madoguchi.connectors.base import OutboundMessage, PermanentError, SendResul
 from madoguchi.connectors.facebook import graph
 from madoguchi.connectors.facebook.client import FacebookClient
 from madoguchi.connectors.facebook.graph import GraphError
+from madoguchi.connectors.facebook.inbound import POST_ITEMS
 from madoguchi.connectors.models import ChannelAccount
 
 if TYPE_CHECKING:
-    from madoguchi.inbox.models import Conversation
+    from madoguchi.inbox.models import Conversation, Message
 
 MAX_TEXT = 2000
+
+
+def _stored(account: ChannelAccount, external_id: str) -> Message | None:
+    from madoguchi.inbox.models import Message
+
+    if not external_id:
+        return None
+    return Message.objects.select_related("identity__contact").filter(channel_account=account, external_id=external_id).first()
 
 
 def reply_target(account: ChannelAccount, in_reply_to: str) -> str:
@@ -46,12 +61,29 @@ def reply_target(account: ChannelAccount, in_reply_to: str) -> str:
     return str((raw or {}).get("reply_target") or in_reply_to)
 
 
+def private_target(comment: Message | None) -> dict[str, str] | None:
+    """How the Send API addresses a private reply to this inbound item: a comment by its id, a
+    visitor post by its id; None for anything else (Messenger messages, reactions)."""
+    if comment is None or not comment.public or not comment.external_id:
+        return None
+    item = str((comment.raw or {}).get("item", ""))
+    if item == "comment":
+        return {"comment_id": comment.external_id}
+    return {"post_id": comment.external_id} if item in POST_ITEMS else None
+
+
 class FacebookAdapter:
     def composer_hints(self, conversation: Conversation) -> dict[str, Any]:
-        """When Messenger's 24-hour reply window closes (None on public comments)."""
-        from madoguchi.connectors.facebook.graph import messaging_window
+        """When Messenger's 24-hour reply window closes (None on public comments); on a comment,
+        the choice of a public reply or the one private reply in Messenger."""
+        from django.utils.translation import gettext as _
 
-        return {"window_closes_at": messaging_window(conversation)}
+        hints: dict[str, Any] = {"window_closes_at": graph.messaging_window(conversation)}
+        comment = graph.answered_item(conversation)
+        if private_target(comment) is not None:
+            assert comment is not None
+            hints["reply_modes"] = graph.reply_modes(conversation, comment, _("Reply privately in Messenger"))
+        return hints
 
     kind: ClassVar[str] = "facebook"
 
@@ -73,14 +105,19 @@ class FacebookAdapter:
                 except GraphError as exc:
                     raise graph.failure(account, exc) from exc
                 graph.note_usage(account, client)
+        elif (comment := _stored(account, message.in_reply_to)) is not None and (recipient := private_target(comment)):
+            page_id = str((account.config or {}).get("page_id") or "me")
+            with FacebookClient(account) as client:
+                external_id = graph.send_private_reply(account, client, page_id, recipient, comment, text, message.idempotency_key)
         else:
-            if not message.recipient:
+            person = graph.dm_recipient(message)
+            if not person:
                 raise PermanentError("Facebook: no recipient for this Messenger message")
-            graph.check_window(account, message.thread_id or f"dm:{message.recipient}")
+            graph.check_window(account, message.thread_id or f"dm:{person}")
             page_id = str((account.config or {}).get("page_id") or "me")
             with FacebookClient(account) as client:
                 try:
-                    external_id = client.send_message(page_id, message.recipient, text)
+                    external_id = client.send_message(page_id, person, text)
                 except GraphError as exc:
                     raise graph.failure(account, exc, what="the message") from exc
                 graph.note_usage(account, client)

@@ -6,6 +6,10 @@ Documentation (November 2026): see client.py for the endpoints and facebook/grap
   `POST /{ig-user-id}/mentions {comment_id, media_id, message}`. Comments hold 2,200 characters.
 - A private answer is a message with `messaging_type: RESPONSE` inside the 24-hour window; the
   text holds at most 1,000 bytes of UTF-8 (about 330 Japanese characters).
+- A private reply answers a comment on our media once, in Instagram Direct, within 7 days of it
+  (`recipient: {"comment_id"}`, see facebook/graph.py); the commenter's id is already their
+  messaging id, so their answer's `dm:` conversation belongs to the same contact. Mentions (on
+  other people's media) get none.
 - Idempotency: as on Facebook (facebook/outbound.py), the returned id is recorded, and a retried
   comment reply first looks for our identical reply under the same comment.
 """
@@ -22,7 +26,7 @@ from madoguchi.connectors.instagram.client import InstagramClient
 from madoguchi.connectors.models import ChannelAccount
 
 if TYPE_CHECKING:
-    from madoguchi.inbox.models import Conversation
+    from madoguchi.inbox.models import Conversation, Message
 
 MAX_COMMENT = 2200
 MAX_DM_BYTES = 1000
@@ -37,6 +41,14 @@ def _raw(account: ChannelAccount, external_id: str) -> dict[str, Any]:
     return raw or {}
 
 
+def _stored(account: ChannelAccount, external_id: str) -> Message | None:
+    from madoguchi.inbox.models import Message
+
+    if not external_id:
+        return None
+    return Message.objects.select_related("identity__contact").filter(channel_account=account, external_id=external_id).first()
+
+
 def check_length(text: str, *, public: bool) -> None:
     """PermanentError when the text is over the limit of a comment (characters) or a DM (bytes)."""
     if public and len(text) > MAX_COMMENT:
@@ -45,15 +57,30 @@ def check_length(text: str, *, public: bool) -> None:
         raise PermanentError("Instagram direct messages hold at most 1,000 bytes (about 330 Japanese characters)")
 
 
+def private_target(comment: Message | None) -> dict[str, str] | None:
+    """How the Send API addresses a private reply to this inbound item: a comment on our media
+    by its id; None for mentions (on other people's media) and direct messages."""
+    if comment is None or not comment.public or not comment.external_id:
+        return None
+    raw = comment.raw or {}
+    return {"comment_id": comment.external_id} if raw.get("media") and not raw.get("mention") else None
+
+
 class InstagramAdapter:
     def composer_hints(self, conversation: Conversation) -> dict[str, Any]:
         """The limit of this conversation (a comment's 2,200 characters or a DM's 1,000 bytes)
-        and when the 24-hour reply window of a DM closes (None on comments)."""
-        from madoguchi.connectors.facebook.graph import messaging_window
+        and when the 24-hour reply window of a DM closes (None on comments); on a comment, the
+        choice of a public reply or the one private reply in Instagram Direct."""
+        from django.utils.translation import gettext as _
 
         if conversation.thread_key.startswith("dm:"):  # as inbound threads direct messages
-            return {"max_length": MAX_DM_BYTES, "counting": "bytes", "window_closes_at": messaging_window(conversation)}
-        return {"max_length": MAX_COMMENT, "counting": "chars", "window_closes_at": None}
+            return {"max_length": MAX_DM_BYTES, "counting": "bytes", "window_closes_at": graph.messaging_window(conversation)}
+        hints: dict[str, Any] = {"max_length": MAX_COMMENT, "counting": "chars", "window_closes_at": None}
+        comment = graph.answered_item(conversation)
+        if private_target(comment) is not None:
+            assert comment is not None
+            hints["reply_modes"] = graph.reply_modes(conversation, comment, _("Reply privately in Instagram Direct"))
+        return hints
 
     kind: ClassVar[str] = "instagram"
 
@@ -66,6 +93,7 @@ class InstagramAdapter:
             raise PermanentError("Instagram: the account has no ig_user_id configured")
         check_length(text, public=message.public)
         graph.check_rate_limit(account)  # a remembered limit: wait without calling
+        comment = None if message.public else _stored(account, message.in_reply_to)
         if message.public:
             raw = _raw(account, message.in_reply_to)
             with InstagramClient(account) as client:
@@ -82,13 +110,19 @@ class InstagramAdapter:
                 except GraphError as exc:
                     raise graph.failure(account, exc) from exc
                 graph.note_usage(account, client)
+        elif comment is not None and (recipient := private_target(comment)):
+            with InstagramClient(account) as client:
+                external_id = graph.send_private_reply(account, client, ig_user_id, recipient, comment, text, message.idempotency_key)
+        elif comment is not None and comment.public:
+            raise PermanentError("Instagram: a mention on someone else's media cannot be answered privately")
         else:
-            if not message.recipient:
+            person = graph.dm_recipient(message)
+            if not person:
                 raise PermanentError("Instagram: no recipient for this direct message")
-            graph.check_window(account, message.thread_id or f"dm:{message.recipient}")
+            graph.check_window(account, message.thread_id or f"dm:{person}")
             with InstagramClient(account) as client:
                 try:
-                    external_id = client.send_message(ig_user_id, message.recipient, text)
+                    external_id = client.send_message(ig_user_id, person, text)
                 except GraphError as exc:
                     raise graph.failure(account, exc, what="the message") from exc
                 graph.note_usage(account, client)

@@ -15,24 +15,20 @@ from django_tasks_db.models import DBTaskResult
 from madoguchi.connectors.facebook import graph
 from madoguchi.connectors.facebook import tasks as facebook_tasks
 from madoguchi.connectors.facebook.fake import FakeGraph
+from madoguchi.connectors.facebook.tests.conftest import IG, KEN, PAGE, YUI
 from madoguchi.connectors.instagram import tasks as instagram_tasks
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.inbox.models import Message
 from madoguchi.ingest.models import Quarantine
 
 pytestmark = pytest.mark.django_db
-PAGE_A, PAGE_B, PAGE_UNKNOWN = "104598765432101", "209876543210987", "309999999999999"
-IG_A, IG_B = "17841400000000001", "17841400000000002"
-YUI, KEN = "6543210987654321", "7654321098765432"
+PAGE_A, PAGE_B, PAGE_UNKNOWN = PAGE, "209876543210987", "309999999999999"
+IG_A, IG_B = IG, "17841400000000002"
 
 
 @pytest.fixture
-def fake():
-    server = FakeGraph(page_id=PAGE_A, ig_user_id=IG_A).start()
-    server.add_user(YUI, "佐藤 結衣", username="yui.sato")
-    server.add_user(KEN, "Ken Tanaka", username="ken.t")
-    yield server
-    server.stop()
+def fake(meta):
+    return meta
 
 
 def make_account(cast, fake: FakeGraph, kind: str, page_id: str, *, ig_user_id: str = "", workspace_b: bool = False, secret: str = "") -> ChannelAccount:
