@@ -32,7 +32,3 @@ class FacebookClient(GraphClient):
         """The newest comments under a post or comment (to find a reply a timeout hid from us)."""
         data = self.get(f"{object_id}/comments", fields="id,message,from,created_time", order="reverse_chronological", limit=25)
         return [c for c in data.get("data") or [] if isinstance(c, dict)]
-
-    def send_message(self, page_id: str, psid: str, text: str) -> str:
-        body = {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": text}}
-        return str(self.post(f"{page_id}/messages", body)["message_id"])

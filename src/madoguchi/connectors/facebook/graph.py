@@ -47,7 +47,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import httpx
 from django.conf import settings
@@ -63,6 +63,7 @@ from madoguchi.connectors.base import (
     InboundItem,
     OutboundMessage,
     PermanentError,
+    SendResult,
     TemporaryError,
 )
 from madoguchi.connectors.models import ChannelAccount
@@ -389,6 +390,11 @@ class GraphClient:
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.call("POST", path, json=body)
+
+    def send_message(self, owner_id: str, person_id: str, text: str) -> str:
+        """A direct message inside the 24-hour window (Messenger's Send API; Instagram's is the same)."""
+        body = {"recipient": {"id": person_id}, "messaging_type": "RESPONSE", "message": {"text": text}}
+        return str(self.post(f"{owner_id}/messages", body)["message_id"])
 
     def private_reply(self, owner_id: str, recipient: dict[str, str], text: str) -> dict[str, Any]:
         """The Send API addressed to a comment (or a visitor post): `{"recipient_id", "message_id"}`."""
@@ -870,3 +876,93 @@ def ingest_all(account: ChannelAccount, results: list[tuple[dict[str, Any], Call
             counts["quarantined"] += 1
     health.do_record_channel_ok(account, received=True, reconnect=False)
     return counts
+
+
+# --- the adapters' shared sending ---------------------------------------------------------------
+
+
+def stored_item(account: ChannelAccount, external_id: str) -> Message | None:
+    """The stored message with this external id on the account (the item a reply answers)."""
+    from madoguchi.inbox.models import Message
+
+    if not external_id:
+        return None
+    return Message.objects.select_related("identity__contact").filter(channel_account=account, external_id=external_id).first()
+
+
+def own_earlier_reply(key: str, listed: Callable[[], list[dict[str, Any]]], own_id: str, text: str, text_field: str) -> str:
+    """On a retry, the id of our identical reply if an earlier attempt did post it (a timeout may
+    hide an accepted reply; the Graph API has no idempotency key): `listed()` lists the replies."""
+    if not previous_attempts(key):
+        return ""
+    for reply in listed():
+        if str((reply.get("from") or {}).get("id", "")) == own_id and reply.get(text_field) == text:
+            return str(reply["id"])
+    return ""
+
+
+class MetaAdapter:
+    """What the Facebook and Instagram adapters share: the checks before sending, and the three
+    ways out — a public reply (each network's own), the private reply to a comment, and a direct
+    message inside the 24-hour window. Each network says how it addresses them."""
+
+    kind: ClassVar[str]
+    client_class: ClassVar[type[GraphClient]]
+    direct_message: ClassVar[str] = "direct message"  # what the network calls one, for errors
+
+    def owner_id(self, account: ChannelAccount) -> str:
+        """The page (or Instagram account) that sends."""
+        raise NotImplementedError
+
+    def check_text(self, text: str, *, public: bool) -> None:
+        """PermanentError when the text is over the network's limit."""
+
+    def private_target(self, comment: Message | None) -> dict[str, str] | None:
+        """How the Send API addresses a private reply to this item (None: it takes none)."""
+        raise NotImplementedError
+
+    def private_label(self) -> str:
+        raise NotImplementedError
+
+    def reply_publicly(self, account: ChannelAccount, client: Any, owner_id: str, message: OutboundMessage, text: str) -> str:
+        """Post the public reply; returns its id (GraphError is mapped by the caller)."""
+        raise NotImplementedError
+
+    def private_reply_hints(self, conversation: Conversation) -> dict[str, Any]:
+        """On a comment that takes one: the composer's choice of a public or a private reply."""
+        comment = answered_item(conversation)
+        if comment is None or self.private_target(comment) is None:
+            return {}
+        return {"reply_modes": reply_modes(conversation, comment, self.private_label())}
+
+    def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:
+        name = PLATFORM_NAMES[self.kind]
+        text = message.text.strip()
+        if not text:
+            raise PermanentError(f"{name}: only text replies are supported; this message has no text")
+        owner_id = self.owner_id(account)
+        self.check_text(text, public=message.public)
+        check_rate_limit(account)  # a remembered limit: wait without calling
+        comment = None if message.public else stored_item(account, message.in_reply_to)
+        recipient = self.private_target(comment)
+        if not message.public and comment is not None and comment.public and recipient is None:
+            raise PermanentError(f"{name}: this item cannot be answered privately")
+        person = "" if message.public or recipient else dm_recipient(message)
+        if not message.public and not recipient:
+            if not person:
+                raise PermanentError(f"{name}: no recipient for this {self.direct_message}")
+            check_window(account, message.thread_id or f"dm:{person}")
+        with self.client_class(account) as client:
+            if recipient and comment is not None:
+                external_id = send_private_reply(account, client, owner_id, recipient, comment, text, message.idempotency_key)
+            else:
+                try:
+                    if message.public:
+                        external_id = self.reply_publicly(account, client, owner_id, message, text)
+                    else:
+                        external_id = client.send_message(owner_id, person, text)
+                except GraphError as exc:
+                    raise failure(account, exc, what="the reply" if message.public else "the message") from exc
+                note_usage(account, client)
+        health.do_record_channel_ok(account, sent=True)
+        return SendResult(external_id)

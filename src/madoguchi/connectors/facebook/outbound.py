@@ -25,13 +25,12 @@ Documentation (November 2026), see client.py for the endpoints and graph.py for 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from madoguchi.connectors import health
-from madoguchi.connectors.base import OutboundMessage, PermanentError, SendResult, register
+from madoguchi.connectors.base import OutboundMessage, PermanentError, register
 from madoguchi.connectors.facebook import graph
 from madoguchi.connectors.facebook.client import FacebookClient
-from madoguchi.connectors.facebook.graph import GraphError
 from madoguchi.connectors.facebook.inbound import POST_ITEMS
 from madoguchi.connectors.models import ChannelAccount
 
@@ -39,14 +38,6 @@ if TYPE_CHECKING:
     from madoguchi.inbox.models import Conversation, Message
 
 MAX_TEXT = 2000
-
-
-def _stored(account: ChannelAccount, external_id: str) -> Message | None:
-    from madoguchi.inbox.models import Message
-
-    if not external_id:
-        return None
-    return Message.objects.select_related("identity__contact").filter(channel_account=account, external_id=external_id).first()
 
 
 def reply_target(account: ChannelAccount, in_reply_to: str) -> str:
@@ -72,67 +63,37 @@ def private_target(comment: Message | None) -> dict[str, str] | None:
     return {"post_id": comment.external_id} if item in POST_ITEMS else None
 
 
-class FacebookAdapter:
+class FacebookAdapter(graph.MetaAdapter):
+    kind: ClassVar[str] = "facebook"
+    client_class = FacebookClient
+    direct_message = "Messenger message"
+
     def composer_hints(self, conversation: Conversation) -> dict[str, Any]:
         """When Messenger's 24-hour reply window closes (None on public comments); on a comment,
         the choice of a public reply or the one private reply in Messenger."""
+        return {"window_closes_at": graph.messaging_window(conversation), **self.private_reply_hints(conversation)}
+
+    def private_label(self) -> str:
         from django.utils.translation import gettext as _
 
-        hints: dict[str, Any] = {"window_closes_at": graph.messaging_window(conversation)}
-        comment = graph.answered_item(conversation)
-        if private_target(comment) is not None:
-            assert comment is not None
-            hints["reply_modes"] = graph.reply_modes(conversation, comment, _("Reply privately in Messenger"))
-        return hints
+        return _("Reply privately in Messenger")
 
-    kind: ClassVar[str] = "facebook"
+    def private_target(self, comment: Message | None) -> dict[str, str] | None:
+        return private_target(comment)
 
-    def send(self, account: ChannelAccount, message: OutboundMessage) -> SendResult:
-        text = message.text.strip()
-        if not text:
-            raise PermanentError("Facebook: only text replies are supported; this message has no text")
+    def owner_id(self, account: ChannelAccount) -> str:
+        return str((account.config or {}).get("page_id") or "me")
+
+    def check_text(self, text: str, *, public: bool) -> None:
         if len(text) > MAX_TEXT:
             raise PermanentError(f"Facebook replies hold at most {MAX_TEXT} characters")
-        graph.check_rate_limit(account)  # a remembered limit: wait without calling
-        if message.public:
-            target = reply_target(account, message.in_reply_to)
-            if not target:
-                raise PermanentError("Facebook: no comment or post to reply to")
-            with FacebookClient(account) as client:
-                try:
-                    found = self._already_posted(account, client, target, text, message.idempotency_key)
-                    external_id = found or client.reply_to_comment(target, text)
-                except GraphError as exc:
-                    raise graph.failure(account, exc) from exc
-                graph.note_usage(account, client)
-        elif (comment := _stored(account, message.in_reply_to)) is not None and (recipient := private_target(comment)):
-            page_id = str((account.config or {}).get("page_id") or "me")
-            with FacebookClient(account) as client:
-                external_id = graph.send_private_reply(account, client, page_id, recipient, comment, text, message.idempotency_key)
-        else:
-            person = graph.dm_recipient(message)
-            if not person:
-                raise PermanentError("Facebook: no recipient for this Messenger message")
-            graph.check_window(account, message.thread_id or f"dm:{person}")
-            page_id = str((account.config or {}).get("page_id") or "me")
-            with FacebookClient(account) as client:
-                try:
-                    external_id = client.send_message(page_id, person, text)
-                except GraphError as exc:
-                    raise graph.failure(account, exc, what="the message") from exc
-                graph.note_usage(account, client)
-        health.do_record_channel_ok(account, sent=True)
-        return SendResult(external_id)
 
-    def _already_posted(self, account: ChannelAccount, client: FacebookClient, target: str, text: str, key: str) -> str:
-        """On a retry, the id of our identical reply if an earlier attempt did post it."""
-        if not graph.previous_attempts(key):
-            return ""
+    def reply_publicly(self, account: ChannelAccount, client: FacebookClient, owner_id: str, message: OutboundMessage, text: str) -> str:
+        target = reply_target(account, message.in_reply_to)
+        if not target:
+            raise PermanentError("Facebook: no comment or post to reply to")
         page_id = str((account.config or {}).get("page_id", ""))
-        for comment in client.comments(target):
-            if str((comment.get("from") or {}).get("id", "")) == page_id and comment.get("message") == text:
-                return str(comment["id"])
-        return ""
+        return graph.own_earlier_reply(message.idempotency_key, functools.partial(client.comments, target), page_id, text, "message") or client.reply_to_comment(target, text)
 
     def max_length(self, account: ChannelAccount) -> int | None:
         return MAX_TEXT

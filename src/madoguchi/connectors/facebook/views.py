@@ -4,6 +4,7 @@ settings page, which says which URL to give Meta. Instagram's views are these, f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,21 +20,7 @@ from madoguchi.connectors.facebook import graph, inbound
 from madoguchi.connectors.models import ChannelAccount
 
 _TEMPLATES = Path(__file__).parent / "templates"
-
-
-@csrf_exempt
-@require_http_methods(["GET", "POST"])
-def webhook(request: HttpRequest, account_id: int) -> HttpResponse:
-    """GET echoes hub.challenge for the right verify token; POST: 401 without X-Hub-Signature-256,
-    403 with a wrong one, 200 once the delivery is stored."""
-    return graph.webhook_view(request, account_id, "facebook", inbound.do_accept_delivery)
-
-
-@csrf_exempt
-@require_http_methods(["GET", "POST"])
-def app_webhook(request: HttpRequest) -> HttpResponse:
-    """The Meta app's one callback URL for the `page` object: entries go to their page's account."""
-    return graph.app_webhook_view(request, "facebook", "page", inbound.do_accept_delivery)
+View = Callable[..., HttpResponse]
 
 
 @cache
@@ -63,6 +50,28 @@ def settings_view(request: HttpRequest, account_id: int, kind: str) -> HttpRespo
     return HttpResponse(_template("settings.html").render(context, request))
 
 
-@role_required("admin")
-def settings_page(request: HttpRequest, account_id: int) -> HttpResponse:
-    return settings_view(request, account_id, "facebook")
+def meta_views(kind: str, object_: str, accept: Callable[[ChannelAccount, bytes], int]) -> tuple[View, View, View]:
+    """A network's three views: its per-account webhook, the app-level webhook for its object
+    (`page` or `instagram`), and the account's settings page."""
+
+    @csrf_exempt
+    @require_http_methods(["GET", "POST"])
+    def webhook(request: HttpRequest, account_id: int) -> HttpResponse:
+        """GET echoes hub.challenge for the right verify token; POST: 401 without
+        X-Hub-Signature-256, 403 with a wrong one, 200 once the delivery is stored."""
+        return graph.webhook_view(request, account_id, kind, accept)
+
+    @csrf_exempt
+    @require_http_methods(["GET", "POST"])
+    def app_webhook(request: HttpRequest) -> HttpResponse:
+        """The Meta app's one callback URL for the object: entries go to their page's account."""
+        return graph.app_webhook_view(request, kind, object_, accept)
+
+    @role_required("admin")
+    def settings_page(request: HttpRequest, account_id: int) -> HttpResponse:
+        return settings_view(request, account_id, kind)
+
+    return webhook, app_webhook, settings_page
+
+
+webhook, app_webhook, settings_page = meta_views("facebook", "page", inbound.do_accept_delivery)

@@ -52,7 +52,3 @@ class InstagramClient(GraphClient):
     def reply_to_mention(self, ig_user_id: str, comment_id: str, media_id: str, text: str) -> str:
         body = {"comment_id": comment_id, "media_id": media_id, "message": text}
         return str(self.post(f"{ig_user_id}/mentions", body)["id"])
-
-    def send_message(self, ig_user_id: str, igsid: str, text: str) -> str:
-        body = {"recipient": {"id": igsid}, "messaging_type": "RESPONSE", "message": {"text": text}}
-        return str(self.post(f"{ig_user_id}/messages", body)["message_id"])

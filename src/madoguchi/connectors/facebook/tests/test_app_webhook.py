@@ -13,10 +13,9 @@ from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from madoguchi.connectors.facebook import graph
-from madoguchi.connectors.facebook import tasks as facebook_tasks
 from madoguchi.connectors.facebook.fake import FakeGraph
 from madoguchi.connectors.facebook.tests.conftest import IG, KEN, PAGE, YUI
-from madoguchi.connectors.instagram import tasks as instagram_tasks
+from madoguchi.connectors.facebook.tests.meta import run_queued
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.inbox.models import Message
 from madoguchi.ingest.models import Quarantine
@@ -45,15 +44,6 @@ def make_account(cast, fake: FakeGraph, kind: str, page_id: str, *, ig_user_id: 
 def post(kind: str, body: bytes, signature: str | None):
     headers: dict[str, Any] = {} if signature is None else {"HTTP_X_HUB_SIGNATURE_256": signature}
     return Client(enforce_csrf_checks=True).post(f"/connectors/{kind}/webhook/", data=body, content_type="application/json", **headers)
-
-
-def run_queued() -> list[dict]:
-    results = []
-    for row in DBTaskResult.objects.filter(task_path__contains=".tasks.process_delivery").order_by("enqueued_at"):
-        task = facebook_tasks.process_delivery if "facebook" in row.task_path else instagram_tasks.process_delivery
-        results.append(task.call(*row.args_kwargs["args"]))
-        row.delete()
-    return results
 
 
 def page_entry(fake: FakeGraph, page_id: str, user: str, text: str) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.test import Client
@@ -16,11 +15,12 @@ from madoguchi.connectors import health
 from madoguchi.connectors.base import OutboundMessage, PermanentError, TemporaryError
 from madoguchi.connectors.facebook import graph, inbound, outbound, tasks
 from madoguchi.connectors.facebook.fake import FakeGraph
+from madoguchi.connectors.facebook.tests.meta import agent_reply, connect, deliver, post, run_queued
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.queries import composer_hints
 from madoguchi.contacts.models import Identity
 from madoguchi.inbox import actions as inbox_actions
-from madoguchi.inbox.models import Conversation, Delivery, Message, MessageEvent, Outbox
+from madoguchi.inbox.models import Delivery, Message, MessageEvent, Outbox
 from madoguchi.inbox.tasks import deliver_outbox
 from madoguchi.ingest.models import Quarantine
 
@@ -43,28 +43,7 @@ def fake():
 
 @pytest.fixture
 def account(cast, fake) -> ChannelAccount:
-    config, secrets = fake.account_settings()
-    return ChannelAccount.objects.create(workspace=cast.ws, brand=cast.brand, kind="facebook", name="Acme Page", config=config, secrets=secrets)
-
-
-def post(account: ChannelAccount, body: bytes, signature: str | None):
-    headers: dict[str, Any] = {} if signature is None else {"HTTP_X_HUB_SIGNATURE_256": signature}
-    return Client(enforce_csrf_checks=True).post(f"/connectors/facebook/{account.pk}/webhook/", data=body, content_type="application/json", **headers)
-
-
-def run_queued() -> list[dict]:
-    """Run the queued delivery tasks, as a worker would."""
-    results = []
-    for row in DBTaskResult.objects.filter(task_path__endswith="facebook.tasks.process_delivery").order_by("enqueued_at"):
-        results.append(tasks.process_delivery.call(*row.args_kwargs["args"]))
-        row.delete()
-    return results
-
-
-def deliver(fake: FakeGraph, account: ChannelAccount, *entries: dict) -> list[dict]:
-    body, signature = fake.delivery(*entries)
-    assert post(account, body, signature).status_code == 200
-    return run_queued()
+    return connect(cast, fake, "facebook", "Acme Page")
 
 
 def fixture_body(name: str, fake: FakeGraph) -> bytes:
@@ -72,13 +51,6 @@ def fixture_body(name: str, fake: FakeGraph) -> bytes:
     payload = json.loads((FIXTURES / name).read_text())
     text = json.dumps(payload, ensure_ascii=True).replace("https://scontent.xx.fbcdn.net/v/t1.15752-9/", f"{fake.url}/media/")
     return text.replace("/", "\\/").encode()
-
-
-def agent_reply(cast, conversation: Conversation, text: str) -> Message:
-    reply = inbox_actions.do_reply(conversation, author=cast.agent, text=text)
-    deliver_outbox.call(Outbox.objects.get(message=reply).pk)
-    reply.refresh_from_db()
-    return reply
 
 
 # --- the webhook endpoint ------------------------------------------------------------------------

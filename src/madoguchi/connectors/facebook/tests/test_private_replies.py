@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django_tasks_db.models import DBTaskResult
 
 from madoguchi.accounts.tests.api_client import api_fixture  # noqa: F401
 from madoguchi.conftest import csrf_post
-from madoguchi.connectors.facebook import tasks as facebook_tasks
 from madoguchi.connectors.facebook.fake import FakeGraph
 from madoguchi.connectors.facebook.tests.conftest import IG, KEN, PAGE, YUI
-from madoguchi.connectors.instagram import tasks as instagram_tasks
+from madoguchi.connectors.facebook.tests.meta import connect, deliver
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.queries import composer_hints
 from madoguchi.contacts.models import Identity
@@ -33,21 +31,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def fake(meta):
     return meta
-
-
-def connect(cast, fake: FakeGraph, kind: str) -> ChannelAccount:
-    config, secrets = fake.account_settings(kind)
-    return ChannelAccount.objects.create(workspace=cast.ws, brand=cast.brand, kind=kind, name=kind, config=config, secrets=secrets)
-
-
-def deliver(fake: FakeGraph, account: ChannelAccount, *entries: dict) -> None:
-    body, signature = fake.delivery(*entries, object_="page" if account.kind == "facebook" else "instagram")
-    answer = Client().post(f"/connectors/{account.kind}/{account.pk}/webhook/", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature)
-    assert answer.status_code == 200
-    for row in DBTaskResult.objects.filter(task_path__contains=".tasks.process_delivery").order_by("enqueued_at"):
-        task = facebook_tasks.process_delivery if "facebook" in row.task_path else instagram_tasks.process_delivery
-        task.call(*row.args_kwargs["args"])
-        row.delete()
 
 
 def facebook_comment(fake: FakeGraph, account: ChannelAccount, text: str = "注文した商品が届きません") -> Conversation:

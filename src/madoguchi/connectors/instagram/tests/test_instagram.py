@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.test import Client
@@ -16,13 +15,12 @@ from madoguchi.connectors import health
 from madoguchi.connectors.base import OutboundMessage, PermanentError
 from madoguchi.connectors.facebook import graph
 from madoguchi.connectors.facebook import tasks as facebook_tasks
-from madoguchi.connectors.instagram import outbound, tasks
+from madoguchi.connectors.facebook.tests.meta import agent_reply, connect, deliver, post, run_queued
+from madoguchi.connectors.instagram import outbound
 from madoguchi.connectors.instagram.fake import FakeInstagram
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.contacts.models import Identity
-from madoguchi.inbox import actions as inbox_actions
-from madoguchi.inbox.models import Conversation, Delivery, Message, MessageEvent, Outbox
-from madoguchi.inbox.tasks import deliver_outbox
+from madoguchi.inbox.models import Delivery, Message, MessageEvent
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -42,34 +40,7 @@ def fake():
 
 @pytest.fixture
 def account(cast, fake) -> ChannelAccount:
-    config, secrets = fake.account_settings()
-    return ChannelAccount.objects.create(workspace=cast.ws, brand=cast.brand, kind="instagram", name="@acme_support", config=config, secrets=secrets)
-
-
-def post(account: ChannelAccount, body: bytes, signature: str | None):
-    headers: dict[str, Any] = {} if signature is None else {"HTTP_X_HUB_SIGNATURE_256": signature}
-    return Client(enforce_csrf_checks=True).post(f"/connectors/instagram/{account.pk}/webhook/", data=body, content_type="application/json", **headers)
-
-
-def run_queued() -> list[dict]:
-    results = []
-    for row in DBTaskResult.objects.filter(task_path__endswith="instagram.tasks.process_delivery").order_by("enqueued_at"):
-        results.append(tasks.process_delivery.call(*row.args_kwargs["args"]))
-        row.delete()
-    return results
-
-
-def deliver(fake: FakeInstagram, account: ChannelAccount, *entries: dict) -> list[dict]:
-    body, signature = fake.delivery(*entries)
-    assert post(account, body, signature).status_code == 200
-    return run_queued()
-
-
-def agent_reply(cast, conversation: Conversation, text: str) -> Message:
-    reply = inbox_actions.do_reply(conversation, author=cast.agent, text=text)
-    deliver_outbox.call(Outbox.objects.get(message=reply).pk)
-    reply.refresh_from_db()
-    return reply
+    return connect(cast, fake, "instagram", "@acme_support")
 
 
 def test_handshake_and_signatures_are_meta_s(account, fake):
