@@ -494,5 +494,5 @@ class _Handler(BaseHTTPRequestHandler):
             server.private_replied[target] = mid
         psid = author if instagram else server.psid_for(author)
         with server.lock:
-            server.messages.append({"to": psid, "text": text, "mid": mid, "via": via, "private_reply_to": target, "messaging_type": body.get("messaging_type")})
+            server.messages.append({"to": psid, "text": text, "mid": mid, "via": via, "private_reply_to": target, "messaging_type": body.get("messaging_type"), "request": body})
         return 200, {"recipient_id": psid, "message_id": mid}

@@ -7,6 +7,8 @@ direct-message conversation of the same contact."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from django.urls import reverse
 
 from madoguchi.accounts.tests.api_client import api_fixture  # noqa: F401
 from madoguchi.conftest import csrf_post
+from madoguchi.connectors.base import PermanentError
+from madoguchi.connectors.facebook import graph
 from madoguchi.connectors.facebook.fake import FakeGraph
 from madoguchi.connectors.facebook.tests.conftest import IG, KEN, PAGE, YUI
 from madoguchi.connectors.facebook.tests.meta import connect, deliver
@@ -167,6 +171,7 @@ def test_an_instagram_comment_is_answered_in_direct_and_the_answer_joins_the_sam
     send_from_composer(client_for(cast.agent), conversation, "詳しくはDMでお送りします", "private")
     sent = fake.messages[-1]
     assert sent["private_reply_to"] == value["id"] and sent["via"] == IG and sent["to"] == YUI
+    assert sent["request"] == {"recipient": {"comment_id": value["id"]}, "message": {"text": "詳しくはDMでお送りします"}}  # as documented
     assert "already has its private reply" in modes(conversation)["private"]
     deliver(fake, account, fake.messaging(fake.message(YUI, "ありがとうございます", instagram=True), instagram=True))
     answer = Message.objects.get(text="ありがとうございます")
@@ -179,3 +184,20 @@ def test_an_instagram_mention_offers_no_private_reply(cast, fake):
     deliver(fake, account, fake.ig_changes("mentions", mention))
     conversation = Message.objects.get(external_id=mention["comment_id"]).conversation
     assert composer_hints(conversation).reply_modes == ()
+
+
+def test_the_requests_are_the_documented_shape_and_meta_s_refusals_map_to_clear_reasons(cast, fake):
+    documented = json.loads((Path(__file__).parent / "fixtures" / "private_reply.json").read_text())
+    account = connect(cast, fake, "facebook")
+    conversation = facebook_comment(fake, account)
+    comment_id = Message.objects.get(conversation=conversation, direction="in").external_id
+    reply = inbox_actions.do_reply(conversation, author=cast.agent, text="DMします", public=False)
+    deliver_outbox.call(Outbox.objects.get(message=reply).pk)
+    expected = json.loads(json.dumps(documented["facebook"]["request"]).replace("{COMMENT-ID}", comment_id).replace("{TEXT}", "DMします"))
+    assert fake.messages[-1]["request"] == expected
+    assert ("POST", f"/v24.0/{PAGE}/messages") in fake.requests
+    assert set(documented["facebook"]["response"]) == {"recipient_id", "message_id"}
+    for name, reason in (("already_replied", "already has its one private reply"), ("cannot_reply", "no longer allows a private reply")):
+        error = documented["errors"][name]["error"]
+        mapped = graph.failure(account, graph.GraphError(400, error["message"], code=error["code"], subcode=error.get("error_subcode", 0)), what="the private reply")
+        assert isinstance(mapped, PermanentError) and reason in str(mapped)
