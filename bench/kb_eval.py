@@ -190,8 +190,13 @@ def latency_10k(embedder, procs: int) -> None:
     build_s = time.perf_counter() - start
     # Wall time, and the CPU time of this thread: on a machine shared with other jobs the wall
     # time mostly measures waiting for a core, the CPU time what one core needs.
-    times, embed, rank, cpu_total, cpu_embed, cpu_rank = [], [], [], [], [], []
+    times, embed, rank, cpu_total, cpu_embed, cpu_rank, cpu_other = [], [], [], [], [], [], []
+    other = EMBEDDERS[ARGS.compare]() if ARGS.compare else None
     for q in queries[:100]:
+        if other is not None:  # the other embedder on the same query, interleaved: a ratio the load cancels out of
+            cstart = time.thread_time()
+            other.embed([q], kind="query")
+            cpu_other.append((time.thread_time() - cstart) * 1000)
         start, cstart = time.perf_counter(), time.thread_time()
         qv = embedder.embed([q], kind="query")[0]
         middle, cmiddle = time.perf_counter(), time.thread_time()
@@ -215,6 +220,9 @@ def latency_10k(embedder, procs: int) -> None:
     print(f"\n== 10,000 articles (postings built in {build_s:.1f} s; publishing one more and searching: {publish_ms:.0f} ms), hybrid, one thread")
     print(f"   wall: total {pct(times)}   query embedding {pct(embed)}   ranking {pct(rank)}")
     print(f"   CPU:  total {pct(cpu_total)}   query embedding {pct(cpu_embed)}   ranking {pct(cpu_rank)}")
+    if cpu_other:
+        ratio = np.median(np.array(cpu_other) / np.array(cpu_embed))
+        print(f"   CPU:  query embedding with {ARGS.compare} on the same queries {pct(cpu_other)}   (median per-query ratio {ratio:.2f}x)")
     print(f"   machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
@@ -230,6 +238,7 @@ def main() -> None:
     parser.add_argument("--halves", action="store_true", help="also report Hit@1/Hit@5 on two fixed halves of the dev queries")
     parser.add_argument("--passage-chars", type=int, default=PASSAGE_CHARS, help="answer characters embedded after the question (0: the question alone)")
     parser.add_argument("--embedder", choices=sorted(EMBEDDERS), default="e5")
+    parser.add_argument("--compare", choices=sorted(EMBEDDERS), default=None, help="10k: also time this embedder on the same queries")
     ARGS = parser.parse_args()
     embedder = EMBEDDERS[ARGS.embedder]()
     cache = VectorCache(ARGS.cache, embedder.name)
