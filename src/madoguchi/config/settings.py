@@ -218,6 +218,7 @@ PERIODIC_TASKS = [
     "madoguchi.connectors.facebook.tasks.check_tokens",
     "madoguchi.connectors.email.tasks.poll_mailboxes",
     "madoguchi.connectors.bluesky.tasks.poll",
+    "madoguchi.listening.tasks.run_periodic",
 ]
 
 # Request bodies (API ingest with base64 attachments) may carry a full-size attachment.

@@ -10,6 +10,13 @@ version. `baseline` is the keyword-rule classifier the model must beat (see eval
 `Models` can also feed the kind model's probabilities to the urgency model (stacking,
 `train.STACK_KIND`); cross-validation found no gain from it, so the shipped model has it off
 (bench/README.md, "Triage quality").
+
+Urgency is decided in two steps. Inline, at capture, the sparse model above (microseconds a
+post, so the ingest path keeps its 10,000 posts/s). Then `listening.tasks.refine_urgency`, in
+the background, re-scores recent captured posts with `DenseUrgency`: the same features plus the
+post's sentence embedding (`madoguchi.text.embeddings`, multilingual, CPU), which is the urgency
+classifier that beats the keyword rules (eval/README.md, bench/README.md). Embedding costs tens
+of milliseconds a post, far too slow for the ingest path, hence the second step.
 """
 
 from __future__ import annotations
@@ -20,10 +27,14 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from madoguchi.listening.lexicon import HIGH_SIGNALS, MEDIUM_SIGNALS, SIGNALS
 from madoguchi.listening.matcher import Matcher, RuleSpec
 from madoguchi.text.normalize import detect_language, normalize, search_tokens
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 MODEL_PATH = Path(__file__).parent / "model" / "triage.json"
 KINDS = ("question", "complaint", "request", "praise", "other", "spam")
@@ -148,6 +159,43 @@ class LinearModel:
         return cls(data["classes"], data["bias"], data["weights"])
 
 
+# The embedding side ("query" or "passage") the dense urgency model was trained on.
+EMBED_KIND: Literal["query", "passage"] = "query"
+
+
+@dataclass(frozen=True)
+class DenseUrgency:
+    """Urgency from the post's sparse features plus its sentence embedding.
+
+    The embedding is centred on the training posts' mean and divided by their mean distance to
+    it, then multiplied by `scale`, and fed to the linear model as 384 real-valued features
+    ("emb:<i>"). Only valid for vectors of the embedder it was trained with (`embedder`).
+    """
+
+    model: LinearModel
+    center: list[float]
+    norm: float
+    scale: float
+    embedder: str
+
+    def extra(self, vector: Sequence[float]) -> dict[str, float]:
+        k = self.scale / self.norm
+        return {f"emb:{j}": k * (float(x) - c) for j, (x, c) in enumerate(zip(vector, self.center, strict=True))}
+
+    def predict(self, doc: list[str], vector: Sequence[float]) -> int:
+        return URGENCY_NAMES.index(self.model.predict(doc, self.extra(vector)))
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model.to_json(), "center": self.center, "norm": self.norm,
+            "scale": self.scale, "embedder": self.embedder,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> DenseUrgency:
+        return cls(LinearModel.from_json(data["model"]), data["center"], data["norm"], data["scale"], data["embedder"])
+
+
 @dataclass(frozen=True)
 class Models:
     """The kind and urgency models, and how urgency uses the kind model (see train.py)."""
@@ -157,13 +205,21 @@ class Models:
     # Weight of the kind model's class probabilities as real-valued urgency features
     # ("kind-p:<kind>"); 0 when the urgency model was trained without them.
     stack_kind: float = 0.0
+    # The background (refining) urgency model; None when trained without embeddings.
+    urgency_dense: DenseUrgency | None = None
 
     def to_json(self) -> dict:
-        return {"kind": self.kind.to_json(), "urgency": self.urgency.to_json(), "stack_kind": self.stack_kind}
+        out = {"kind": self.kind.to_json(), "urgency": self.urgency.to_json(), "stack_kind": self.stack_kind}
+        if self.urgency_dense is not None:
+            out["urgency_dense"] = self.urgency_dense.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> Models:
-        return cls(LinearModel.from_json(data["kind"]), LinearModel.from_json(data["urgency"]), data.get("stack_kind", 0.0))
+        dense = DenseUrgency.from_json(data["urgency_dense"]) if data.get("urgency_dense") else None
+        return cls(
+            LinearModel.from_json(data["kind"]), LinearModel.from_json(data["urgency"]), data.get("stack_kind", 0.0), dense
+        )
 
 
 def kind_extra(kind_model: LinearModel, doc: list[str], scale: float) -> dict[str, float]:
@@ -173,8 +229,11 @@ def kind_extra(kind_model: LinearModel, doc: list[str], scale: float) -> dict[st
     return {f"kind-p:{c}": scale * p for c, p in zip(kind_model.classes, kind_model.probabilities(doc), strict=True)}
 
 
-def predict(models: Models, doc: list[str]) -> tuple[str, int]:
-    """Kind and urgency level of a post's features under `models`."""
+def predict(models: Models, doc: list[str], vector: Sequence[float] | None = None) -> tuple[str, int]:
+    """Kind and urgency level of a post's features under `models`; with the post's embedding
+    (`vector`) and a dense model, urgency comes from the dense model (the refined verdict)."""
+    if vector is not None and models.urgency_dense is not None:
+        return models.kind.predict(doc), models.urgency_dense.predict(doc, vector)
     urgency = models.urgency.predict(doc, kind_extra(models.kind, doc, models.stack_kind))
     return models.kind.predict(doc), URGENCY_NAMES.index(urgency)
 
@@ -187,6 +246,19 @@ def _models() -> Models:
 def classify(text: str) -> tuple[str, int]:
     """Kind and urgency level (0 low, 1 medium, 2 high) from the shipped model."""
     return predict(_models(), features(text))
+
+
+def refined_urgencies(texts: list[str]) -> list[int] | None:
+    """Urgency levels of `texts` from the shipped dense model (sentence embeddings), or None
+    when the shipped model has none or was trained with another embedder than the current one."""
+    from madoguchi.text.embeddings import get_embedder
+
+    dense = _models().urgency_dense
+    embedder = get_embedder()
+    if dense is None or embedder.name != dense.embedder:
+        return None
+    vectors = embedder.embed(texts, EMBED_KIND)
+    return [dense.predict(features(t), v.tolist()) for t, v in zip(texts, vectors, strict=True)]
 
 
 def baseline(text: str) -> tuple[str, int]:

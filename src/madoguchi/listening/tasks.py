@@ -1,0 +1,92 @@
+"""Background work of listening: the second, finer urgency verdict of captured posts.
+
+At capture, a post gets the inline urgency of the sparse triage model (cheap enough for the
+10,000 posts/s ingest path). `refine_urgency` then re-scores recently captured posts with the
+dense model, which also reads the post's sentence embedding (`triage.DenseUrgency`): the
+urgency classifier that beats the keyword rules on the labelled set (eval/README.md). It updates
+`urgency` and `priority` only, so the stream re-orders itself; nothing else of the post changes.
+
+Embedding costs tens of milliseconds a post on one core, so a burst of captures is refined in
+batches and posts older than `REFINE_WINDOW` keep their inline verdict. The clock's
+`run_periodic` only checks whether there is work and queues one `refine_urgency` at a time.
+Progress is a cursor (the last refined post id) in Django's cache: with a per-process cache a
+restarted or second worker refines the window again, which is harmless (the verdict of a text
+does not change).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.core.cache import cache
+from django.utils import timezone
+from django_tasks import task
+
+from madoguchi.ingest.models import Post
+from madoguchi.listening.triage import classify, priority, refined_urgencies
+
+logger = logging.getLogger(__name__)
+
+REFINE_WINDOW = dt.timedelta(hours=6)
+REFINE_BATCH = 256
+CURSOR_KEY = "listening:refine-urgency:cursor"
+QUEUED_KEY = "listening:refine-urgency:queued"
+
+
+def _pending() -> list[tuple[int, str, int, int, str]]:
+    since = timezone.now() - REFINE_WINDOW
+    return list(
+        Post.objects.filter(pk__gt=cache.get(CURSOR_KEY, 0), captured_at__gte=since)
+        .order_by("pk")
+        .values_list("pk", "text", "urgency", "influence", "kind")[:REFINE_BATCH]
+    )
+
+
+def do_refine_urgency() -> dict[str, int]:
+    """Refine the urgency (and priority) of up to REFINE_BATCH recent posts past the cursor."""
+    rows = _pending()
+    if not rows:
+        return {"refined": 0, "changed": 0}
+    todo = [r for r in rows if r[4] != "spam"]  # spam stays at urgency 0, as at capture
+    levels = refined_urgencies([r[1] for r in todo]) if todo else []
+    if levels is None:  # no dense model, or one trained for another embedder: keep inline verdicts
+        cache.set(CURSOR_KEY, rows[-1][0], None)
+        return {"refined": 0, "changed": 0}
+    changed: list[Post] = []
+    for (pk, text, urgency, influence, kind), level in zip(todo, levels, strict=True):
+        # The author's repeated posts raised the inline verdict by one (triage.triage); the
+        # post does not keep that count, but the difference to the inline model shows it.
+        bump = 1 if urgency > classify(text)[1] else 0
+        refined = min(2, level + bump)
+        if refined != urgency:
+            changed.append(Post(pk=pk, urgency=refined, priority=priority(refined, influence, kind)))
+    if changed:
+        Post.objects.bulk_update(changed, ["urgency", "priority"])
+    cache.set(CURSOR_KEY, rows[-1][0], None)
+    return {"refined": len(todo), "changed": len(changed)}
+
+
+@task()
+def refine_urgency() -> dict[str, int]:
+    """Queued by `run_periodic`: one batch of refinement."""
+    try:
+        return do_refine_urgency()
+    finally:
+        cache.delete(QUEUED_KEY)
+
+
+@task()
+def run_periodic() -> dict[str, int]:
+    """Clock work: queue a refinement when recent posts wait for one (never two at once)."""
+    since = timezone.now() - REFINE_WINDOW
+    waiting = Post.objects.filter(pk__gt=cache.get(CURSOR_KEY, 0), captured_at__gte=since).exists()
+    if waiting and cache.add(QUEUED_KEY, 1, timeout=600):
+        try:
+            refine_urgency.enqueue()
+        except Exception:
+            cache.delete(QUEUED_KEY)
+            logger.exception("listening: could not queue urgency refinement")
+            return {"queued": 0}
+        return {"queued": 1}
+    return {"queued": 0}
