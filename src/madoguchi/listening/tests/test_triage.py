@@ -7,7 +7,8 @@ from madoguchi.listening.triage import classify, influence, priority, triage
 def test_classifier_beats_the_keyword_baseline_on_held_out_posts(capsys):
     scores = evaluate.main()
     assert scores["kind"]["model"] > scores["kind"]["baseline"]
-    assert scores["urgency"]["model"] >= scores["urgency"]["baseline"] - 0.02
+    # Urgency as a captured post ends up with it: refined in the background with embeddings.
+    assert scores["urgency"]["model"] > scores["urgency"]["baseline"] + 0.03
 
 
 def test_outages_and_legal_threats_are_urgent():
@@ -34,6 +35,7 @@ def test_evaluation_prints_per_class_figures_and_confusion_for_model_and_baselin
     assert "urgency, held-out test split: per-class precision / recall" in out
     assert "model confusion (rows gold, columns predicted)" in out
     assert "baseline confusion (rows gold, columns predicted)" in out
+    assert "inline confusion (rows gold, columns predicted)" in out
     for cls in ("low", "medium", "high", "complaint", "spam"):
         assert f"\n{cls:<11}" in out
 
@@ -58,3 +60,21 @@ def test_models_round_trip_through_json_with_stacked_kind_probabilities():
     assert [predict(again, d) for d in docs] == [predict(models, d) for d in docs]
     assert predict(models, docs[0]) == ("complaint", 2)
     assert predict(models, docs[4]) == ("praise", 0)
+
+
+def test_the_dense_urgency_model_round_trips_and_reads_the_embedding():
+    from madoguchi.listening.train import train_models
+    from madoguchi.listening.triage import Models, predict
+
+    items = [
+        {"text": "internet down", "kind": "complaint", "urgency": "high"},
+        {"text": "parcel late", "kind": "complaint", "urgency": "medium"},
+        {"text": "thanks", "kind": "praise", "urgency": "low"},
+    ] * 2
+    docs = [["x"] for _ in items]  # the same sparse features: only the vectors tell them apart
+    vecs = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] * 2
+    models = train_models(items, docs, vecs=vecs, l2=0.001)
+    again = Models.from_json(models.to_json())
+    assert again.urgency_dense is not None
+    assert [predict(again, d, v)[1] for d, v in zip(docs, vecs, strict=True)] == [2, 1, 0] * 2
+    assert len({predict(again, d)[1] for d in docs}) == 1  # inline, without the vector
