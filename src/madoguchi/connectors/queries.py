@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from madoguchi.connectors.base import PermanentError, adapter_for
@@ -36,6 +36,13 @@ class ComposerHints:
     # Ways to send the reply the agent may choose between, as (value, label, why it is not
     # possible now or ""): "public" or "private" (Facebook/Instagram: a private reply to a comment).
     reply_modes: tuple[tuple[str, str, str], ...] = ()
+    # A reply mode whose limit differs from the conversation's: mode → (max_length, counting).
+    mode_limits: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def reply_mode_options(self) -> tuple[tuple[str, str, str, int | None, str], ...]:
+        """The reply modes with the limit each one is counted against."""
+        return tuple((value, label, why, *self.mode_limits.get(value, (self.max_length, self.counting))) for value, label, why in self.reply_modes)
 
     @property
     def weighted(self) -> bool:

@@ -58,7 +58,10 @@ class InstagramAdapter(graph.MetaAdapter):
         choice of a public reply or the one private reply in Instagram Direct."""
         if conversation.thread_key.startswith("dm:"):  # as inbound threads direct messages
             return {"max_length": MAX_DM_BYTES, "counting": "bytes", "window_closes_at": graph.messaging_window(conversation)}
-        return {"max_length": MAX_COMMENT, "counting": "chars", "window_closes_at": None, **self.private_reply_hints(conversation)}
+        hints = {"max_length": MAX_COMMENT, "counting": "chars", "window_closes_at": None, **self.private_reply_hints(conversation)}
+        if hints.get("reply_modes"):  # the private reply is a direct message
+            hints["mode_limits"] = {"private": (MAX_DM_BYTES, "bytes")}
+        return hints
 
     def private_label(self) -> str:
         from django.utils.translation import gettext as _

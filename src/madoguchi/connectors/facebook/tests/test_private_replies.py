@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def test_one_private_reply_per_comment_the_composer_says_why_and_refuses_a_secon
     assert "already has its private reply" in why
     assert modes(conversation)["public"] == ""
     page = client.get(reverse("inbox:conversation", args=[conversation.pk])).content.decode()
-    assert 'value="private" disabled' in page
+    assert re.search(r'value="private"[^>]* disabled', page)
     refused = send_from_composer(client, conversation, "もう一度", "private", HTTP_ACCEPT="application/json")
     assert refused.status_code == 400 and "already has its private reply" in refused.json()["error"]
     assert Message.objects.filter(conversation=conversation, direction="out").count() == 1
@@ -168,6 +169,12 @@ def test_an_instagram_comment_is_answered_in_direct_and_the_answer_joins_the_sam
     deliver(fake, account, fake.ig_changes("comments", value))
     conversation = Message.objects.get(external_id=value["id"]).conversation
     assert modes(conversation) == {"public": "", "private": ""}
+    # The composer counts each mode against its own limit: a comment's 2,200 characters, a
+    # private reply's (a direct message's) 1,000 bytes.
+    options = {value: (limit, counting) for value, _l, _w, limit, counting in composer_hints(conversation).reply_mode_options}
+    assert options == {"public": (2200, "chars"), "private": (1000, "bytes")}
+    page = client_for(cast.agent).get(reverse("inbox:conversation", args=[conversation.pk])).content.decode()
+    assert 'value="private" data-max="1000" data-counting="bytes"' in page
     send_from_composer(client_for(cast.agent), conversation, "詳しくはDMでお送りします", "private")
     sent = fake.messages[-1]
     assert sent["private_reply_to"] == value["id"] and sent["via"] == IG and sent["to"] == YUI

@@ -230,13 +230,22 @@
     }
     return n;
   }
-  document.addEventListener("input", (e) => {
-    const counter = $("#length-counter");
-    if (!counter || e.target.id !== "reply-text") return;
+  function countReply() {
+    const counter = $("#length-counter"), text = $("#reply-text");
+    if (!counter || !text) return;
     const max = Number(counter.dataset.max);
-    const n = platformLength(e.target.value, counter.dataset.counting);
+    const n = platformLength(text.value, counter.dataset.counting);
     counter.textContent = n > max ? `${n} / ${max} · ${counter.dataset.over}` : `${n} / ${max}`;
     counter.classList.toggle("over", n > max);
+  }
+  document.addEventListener("input", (e) => { if (e.target.id === "reply-text") countReply(); });
+  // A reply mode with its own limit (an Instagram private reply is a direct message: 1,000 bytes).
+  document.addEventListener("change", (e) => {
+    const counter = $("#length-counter");
+    if (!counter || e.target.name !== "reply_mode" || !e.target.dataset.max) return;
+    counter.dataset.max = e.target.dataset.max;
+    counter.dataset.counting = e.target.dataset.counting;
+    countReply();
   });
 
   // Phones: the side panel (assignee, labels, suggestions, the customer's posts) opens over the thread.
