@@ -242,6 +242,8 @@ def do_reply(
         created_at=now,
         delivery=Delivery.QUEUED,
         attachments=attachments,
+        # A private answer to a public item (Facebook/Instagram private replies): marked in the thread.
+        raw={"private_reply": True} if public is False and last_inbound and last_inbound.public else {},
     )
     outbox = Outbox.objects.create(
         workspace_id=conversation.workspace_id,

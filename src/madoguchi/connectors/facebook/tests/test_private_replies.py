@@ -65,6 +65,7 @@ def test_a_private_reply_goes_to_the_comment_in_messenger_and_the_answer_comes_b
     send_from_composer(client_for(cast.agent), conversation, "ご注文番号をメッセージでお知らせください", "private")
     reply = Message.objects.get(conversation=conversation, direction="out")
     assert not reply.public and reply.delivery == Delivery.SENT and reply.external_id.startswith("m_")
+    assert "Private reply" in client_for(cast.agent).get(reverse("inbox:conversation", args=[conversation.pk])).content.decode()
     sent = fake.messages[-1]
     comment_id = Message.objects.get(conversation=conversation, direction="in").external_id
     assert sent["private_reply_to"] == comment_id and sent["via"] == PAGE and not fake.replies  # no public comment
