@@ -44,3 +44,14 @@ class RuleSetVersion(models.Model):
 
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, primary_key=True, related_name="+")
     version = models.PositiveBigIntegerField(default=0)
+
+
+class ListeningCursor(models.Model):
+    """A named position in an append-only table (the last post whose urgency was refined), in the
+    database so that every worker process reads and advances the same one."""
+
+    name = models.CharField(max_length=64, unique=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"

@@ -8,10 +8,11 @@ urgency classifier that beats the keyword rules on the labelled set (eval/README
 
 Embedding costs tens of milliseconds a post on one core, so a burst of captures is refined in
 batches and posts older than `REFINE_WINDOW` keep their inline verdict. The clock's
-`run_periodic` only checks whether there is work and queues one `refine_urgency` at a time.
-Progress is a cursor (the last refined post id) in Django's cache: with a per-process cache a
-restarted or second worker refines the window again, which is harmless (the verdict of a text
-does not change).
+`run_periodic` only checks whether there is work and queues one `refine_urgency` at a time
+(it looks for a waiting or running one in the task queue's table, which every worker shares).
+Progress is a cursor (the last refined post id) in the database (`ListeningCursor`), shared by
+every worker; two workers that read the same batch at once both refine it, which is harmless (the
+verdict of a text does not change), and the cursor only moves forward.
 """
 
 from __future__ import annotations
@@ -19,25 +20,34 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.core.cache import cache
 from django.utils import timezone
 from django_tasks import task
 
 from madoguchi.ingest.models import Post
+from madoguchi.listening.models import ListeningCursor
 from madoguchi.listening.triage import classify, priority, refined_urgencies
 
 logger = logging.getLogger(__name__)
 
 REFINE_WINDOW = dt.timedelta(hours=6)
 REFINE_BATCH = 256
-CURSOR_KEY = "listening:refine-urgency:cursor"
-QUEUED_KEY = "listening:refine-urgency:queued"
+CURSOR = "refine-urgency"
+
+
+def _cursor() -> int:
+    row = ListeningCursor.objects.filter(name=CURSOR).values_list("value", flat=True).first()
+    return row or 0
+
+
+def _advance(value: int) -> None:
+    cursor, _created = ListeningCursor.objects.get_or_create(name=CURSOR)
+    ListeningCursor.objects.filter(pk=cursor.pk, value__lt=value).update(value=value)
 
 
 def _pending() -> list[tuple[int, str, int, int, str]]:
     since = timezone.now() - REFINE_WINDOW
     return list(
-        Post.objects.filter(pk__gt=cache.get(CURSOR_KEY, 0), captured_at__gte=since)
+        Post.objects.filter(pk__gt=_cursor(), captured_at__gte=since)
         .order_by("pk")
         .values_list("pk", "text", "urgency", "influence", "kind")[:REFINE_BATCH]
     )
@@ -51,7 +61,7 @@ def do_refine_urgency() -> dict[str, int]:
     todo = [r for r in rows if r[4] != "spam"]  # spam stays at urgency 0, as at capture
     levels = refined_urgencies([r[1] for r in todo]) if todo else []
     if levels is None:  # no dense model, or one trained for another embedder: keep inline verdicts
-        cache.set(CURSOR_KEY, rows[-1][0], None)
+        _advance(rows[-1][0])
         return {"refined": 0, "changed": 0}
     changed: list[Post] = []
     for (pk, text, urgency, influence, kind), level in zip(todo, levels, strict=True):
@@ -63,30 +73,39 @@ def do_refine_urgency() -> dict[str, int]:
             changed.append(Post(pk=pk, urgency=refined, priority=priority(refined, influence, kind)))
     if changed:
         Post.objects.bulk_update(changed, ["urgency", "priority"])
-    cache.set(CURSOR_KEY, rows[-1][0], None)
+    _advance(rows[-1][0])
     return {"refined": len(todo), "changed": len(changed)}
 
 
 @task()
 def refine_urgency() -> dict[str, int]:
     """Queued by `run_periodic`: one batch of refinement."""
-    try:
-        return do_refine_urgency()
-    finally:
-        cache.delete(QUEUED_KEY)
+    return do_refine_urgency()
+
+
+def _refinement_queued() -> bool:
+    """A refinement waits in the queue or runs (one that has run for 10 minutes is taken as dead)."""
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    path = refine_urgency.module_path
+    stale = timezone.now() - dt.timedelta(minutes=10)
+    return (
+        DBTaskResult.objects.filter(task_path=path, status=TaskResultStatus.READY).exists()
+        or DBTaskResult.objects.filter(task_path=path, status=TaskResultStatus.RUNNING, started_at__gte=stale).exists()
+    )
 
 
 @task()
 def run_periodic() -> dict[str, int]:
     """Clock work: queue a refinement when recent posts wait for one (never two at once)."""
     since = timezone.now() - REFINE_WINDOW
-    waiting = Post.objects.filter(pk__gt=cache.get(CURSOR_KEY, 0), captured_at__gte=since).exists()
-    if waiting and cache.add(QUEUED_KEY, 1, timeout=600):
-        try:
-            refine_urgency.enqueue()
-        except Exception:
-            cache.delete(QUEUED_KEY)
-            logger.exception("listening: could not queue urgency refinement")
-            return {"queued": 0}
-        return {"queued": 1}
-    return {"queued": 0}
+    waiting = Post.objects.filter(pk__gt=_cursor(), captured_at__gte=since).exists()
+    if not waiting or _refinement_queued():
+        return {"queued": 0}
+    try:
+        refine_urgency.enqueue()
+    except Exception:
+        logger.exception("listening: could not queue urgency refinement")
+        return {"queued": 0}
+    return {"queued": 1}
