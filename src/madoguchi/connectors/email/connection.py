@@ -18,7 +18,8 @@ import imaplib
 import smtplib
 import socket
 import ssl
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from madoguchi.connectors.email.imap import encode_folder
 from madoguchi.connectors.models import ChannelAccount
@@ -68,18 +69,51 @@ def _network(protocol: str, host: str, port: int, timeout: float) -> list[Step]:
     return steps
 
 
+class _Server(NamedTuple):
+    host: str
+    port: int
+    security: str
+    timeout: float
+
+
+def _server(
+    account: ChannelAccount, protocol: str, ports: dict[str, int], default_security: str
+) -> tuple[_Server | None, list[Step]]:
+    """The configured server (None if the config, DNS or TCP step failed) and the steps so far."""
+    config = account.config
+    host = str(config.get(f"{protocol}_host") or "")
+    if not host:
+        detail = f"no {protocol.upper()} server configured ({protocol}_host)"
+        return None, [_step(protocol, "config", False, detail)]
+    security = str(config.get(f"{protocol}_security") or default_security)
+    port = int(config.get(f"{protocol}_port") or ports.get(security, ports[default_security]))
+    timeout = float(config.get(f"{protocol}_timeout") or 20)
+    steps = _network(protocol, host, port, timeout)
+    return (_Server(host, port, security, timeout) if steps[-1]["ok"] else None), steps
+
+
+def _tls_ok(protocol: str, security: str) -> Step:
+    """The TLS step once the session is secured as configured (or left plain on purpose)."""
+    if security == "tls":
+        return _step(protocol, "tls", True, "TLS established (implicit TLS)")
+    if security == "starttls":
+        return _step(protocol, "tls", True, "TLS established (STARTTLS)")
+    return _step(protocol, "tls", None, "not encrypted (security 'none')")
+
+
+def _close(close: Callable[[], object]) -> None:
+    try:
+        close()
+    except Exception:  # already gone: nothing to close
+        pass
+
+
 def check_imap(account: ChannelAccount) -> list[Step]:
     """Connect, secure, log in and open the folder, step by step."""
-    config = account.config
-    host = str(config.get("imap_host") or "")
-    if not host:
-        return [_step("imap", "config", False, "no IMAP server configured (imap_host)")]
-    security = str(config.get("imap_security") or "tls")
-    port = int(config.get("imap_port") or _IMAP_PORTS.get(security, 993))
-    timeout = float(config.get("imap_timeout") or 20)
-    steps = _network("imap", host, port, timeout)
-    if not steps[-1]["ok"]:
+    server, steps = _server(account, "imap", _IMAP_PORTS, "tls")
+    if server is None:
         return steps
+    host, port, security, timeout = server
     conn: imaplib.IMAP4 | None = None
     try:
         if security != "tls":
@@ -93,13 +127,10 @@ def check_imap(account: ChannelAccount) -> list[Step]:
                 conn = imaplib.IMAP4_SSL(
                     host, port, ssl_context=_tls_context(account), timeout=timeout
                 )
-                steps.append(_step("imap", "tls", True, "TLS established (implicit TLS)"))
             elif security == "starttls":
                 assert conn is not None
                 conn.starttls(ssl_context=_tls_context(account))
-                steps.append(_step("imap", "tls", True, "TLS established (STARTTLS)"))
-            else:
-                steps.append(_step("imap", "tls", None, "not encrypted (security 'none')"))
+            steps.append(_tls_ok("imap", security))
         except (ssl.SSLError, ssl.CertificateError) as exc:
             steps.append(_step("imap", "tls", False, f"TLS with {host}:{port} failed: {exc}"))
             return steps
@@ -107,7 +138,7 @@ def check_imap(account: ChannelAccount) -> list[Step]:
             steps.append(_step("imap", "tls", False, f"the server refused TLS: {_text(exc)}"))
             return steps
         assert conn is not None
-        username = str(config.get("imap_username") or "")
+        username = str(account.config.get("imap_username") or "")
         try:
             conn.login(username, str(account.secrets.get("imap_password") or ""))
         except imaplib.IMAP4.error as exc:
@@ -116,7 +147,7 @@ def check_imap(account: ChannelAccount) -> list[Step]:
             )
             return steps
         steps.append(_step("imap", "auth", True, f"logged in as {username!r}"))
-        folder = str(config.get("imap_folder") or "INBOX")
+        folder = str(account.config.get("imap_folder") or "INBOX")
         typ, data = conn.select(encode_folder(folder), readonly=True)
         if typ != "OK":
             steps.append(_step("imap", "folder", False, f"cannot open {folder!r}: {_text(data)}"))
@@ -127,25 +158,16 @@ def check_imap(account: ChannelAccount) -> list[Step]:
         steps.append(_step("imap", step, False, f"connection lost: {_text(exc)}"))
     finally:
         if conn is not None:
-            try:
-                conn.logout()
-            except Exception:  # already gone: nothing to close
-                pass
+            _close(conn.logout)
     return steps
 
 
 def check_smtp(account: ChannelAccount) -> list[Step]:
     """Connect, secure and log in, step by step (no mail is sent)."""
-    config = account.config
-    host = str(config.get("smtp_host") or "")
-    if not host:
-        return [_step("smtp", "config", False, "no SMTP server configured (smtp_host)")]
-    security = str(config.get("smtp_security") or "starttls")
-    port = int(config.get("smtp_port") or _SMTP_PORTS.get(security, 587))
-    timeout = float(config.get("smtp_timeout") or 20)
-    steps = _network("smtp", host, port, timeout)
-    if not steps[-1]["ok"]:
+    server, steps = _server(account, "smtp", _SMTP_PORTS, "starttls")
+    if server is None:
         return steps
+    host, port, security, timeout = server
     smtp: smtplib.SMTP | None = None
     try:
         if security != "tls":
@@ -161,13 +183,10 @@ def check_smtp(account: ChannelAccount) -> list[Step]:
         try:
             if security == "tls":
                 smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=_tls_context(account))
-                steps.append(_step("smtp", "tls", True, "TLS established (implicit TLS)"))
             elif security == "starttls":
                 assert smtp is not None
                 smtp.starttls(context=_tls_context(account))
-                steps.append(_step("smtp", "tls", True, "TLS established (STARTTLS)"))
-            else:
-                steps.append(_step("smtp", "tls", None, "not encrypted (security 'none')"))
+            steps.append(_tls_ok("smtp", security))
         except (ssl.SSLError, ssl.CertificateError) as exc:
             steps.append(_step("smtp", "tls", False, f"TLS with {host}:{port} failed: {exc}"))
             return steps
@@ -179,7 +198,7 @@ def check_smtp(account: ChannelAccount) -> list[Step]:
             steps.append(_step("smtp", "tls", False, detail))
             return steps
         assert smtp is not None
-        username = str(config.get("smtp_username") or "")
+        username = str(account.config.get("smtp_username") or "")
         if not username:
             steps.append(_step("smtp", "auth", None, "no login configured (smtp_username)"))
             smtp.noop()
@@ -187,14 +206,8 @@ def check_smtp(account: ChannelAccount) -> list[Step]:
         try:
             smtp.login(username, str(account.secrets.get("smtp_password") or ""))
         except smtplib.SMTPAuthenticationError as exc:
-            steps.append(
-                _step(
-                    "smtp",
-                    "auth",
-                    False,
-                    f"login refused for {username!r}: {exc.smtp_code} {_text(exc.smtp_error)}",
-                )
-            )
+            detail = f"login refused for {username!r}: {exc.smtp_code} {_text(exc.smtp_error)}"
+            steps.append(_step("smtp", "auth", False, detail))
             return steps
         except smtplib.SMTPNotSupportedError as exc:
             steps.append(_step("smtp", "auth", False, f"the server offers no login here: {exc}"))
@@ -208,10 +221,7 @@ def check_smtp(account: ChannelAccount) -> list[Step]:
         steps.append(_step("smtp", step, False, f"connection lost: {exc}"))
     finally:
         if smtp is not None:
-            try:
-                smtp.quit()
-            except Exception:  # already gone: nothing to close
-                pass
+            _close(smtp.quit)
     return steps
 
 
