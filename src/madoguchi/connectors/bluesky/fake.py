@@ -27,7 +27,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -36,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 
 from madoguchi.connectors.bluesky.client import B32_SORTABLE, POST, split_uri, tid
 from madoguchi.connectors.bluesky.outbound import grapheme_length
+from madoguchi.connectors.fakes import JsonHandler, LoopbackServer
 
 LOGINS_PER_WINDOW = 30
 LOGIN_WINDOW = 300
@@ -81,13 +81,11 @@ class Window:
         }
 
 
-class FakeBluesky(ThreadingHTTPServer):
+class FakeBluesky(LoopbackServer):
     """Bluesky as one brand account sees it: its session, the people around it, their posts."""
 
-    daemon_threads = True
-
     def __init__(self, brand_did: str = "did:plc:acmesupport7x2kq4nwzvb5", brand_handle: str = "acme-support.bsky.social"):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.brand_did, self.brand_handle = brand_did, brand_handle
         self.password = "abcd-efgh-ijkl-mnop"  # an app password
         self.access_ttl = 7200
@@ -110,18 +108,6 @@ class FakeBluesky(ThreadingHTTPServer):
         self._clock = itertools.count(int(time.time() * 1_000_000))
         self._seq = itertools.count(1)
         self.add_user(brand_did, brand_handle, "Acme サポート", followers=52000)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> FakeBluesky:
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
 
     def account_settings(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(config, secrets) of a ChannelAccount that talks to this fake."""
@@ -325,22 +311,10 @@ def _uncursor(cursor: str) -> int:
         return -1
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeBluesky
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
-
     def _send(self, status: int, body: dict[str, Any], window: Window | None = None) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (window.headers() if window else {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(status, body, window.headers() if window else None)
 
     def _error(self, status: int, error: str, message: str, window: Window | None = None) -> None:
         self._send(status, {"error": error, "message": message}, window)

@@ -16,16 +16,16 @@ import hmac
 import itertools
 import json
 import os
-import socket
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+
+from madoguchi.connectors.fakes import JsonHandler, LoopbackServer
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 TOKEN_ERROR = (
@@ -52,13 +52,11 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeLine(ThreadingHTTPServer):
+class FakeLine(LoopbackServer):
     """The LINE Platform as one bot channel sees it."""
 
-    daemon_threads = True
-
     def __init__(self, channel_secret: str = "fake-channel-secret", access_token: str = "fake-access-token"):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.channel_secret = channel_secret
         self.access_token = access_token
         self.destination = "U" + uuid.uuid4().hex
@@ -74,22 +72,6 @@ class FakeLine(ThreadingHTTPServer):
         self.lose_responses = 0  # the next N accepted replies/pushes lose their response (a timeout)
         self.lock = threading.Lock()
         self._ids = itertools.count(int(time.time()) * 1000)
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> FakeLine:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
 
     def account_settings(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(config, secrets) of a ChannelAccount that talks to this fake."""
@@ -167,23 +149,11 @@ class FakeLine(ThreadingHTTPServer):
         return httpx.post(webhook_url, content=body, headers={"content-type": "application/json; charset=utf-8", "x-line-signature": signature}, timeout=10)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeLine
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
-
     def _send(self, status: int, body: dict[str, Any] | bytes, *, content_type: str = "application/json", headers: dict[str, str] | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-line-request-id", str(uuid.uuid4()))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_body(status, data, content_type, {"x-line-request-id": str(uuid.uuid4()), **(headers or {})})
 
     def _prelude(self) -> bool:
         """Auth and injected failures; True if a response was already sent."""
@@ -199,16 +169,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(failure.status, failure.body, headers=failure.headers)
             return True
         return False
-
-    def _lose(self) -> bool:
-        """Delivered, but the answer never reaches the caller (when `lose_responses` says so)."""
-        with self.server.lock:
-            lose = self.server.lose_responses > 0
-            self.server.lose_responses -= lose
-        if lose:
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-        return lose
 
     def _json(self) -> dict[str, Any] | None:
         raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -266,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, {"message": "Invalid reply token"})
                 return
             self.server.sent.append({"endpoint": "reply", "replyToken": token, "messages": body["messages"], "ids": sent})
-            if self._lose():
+            if self.lose_response():
                 return
             self._send(200, {"sentMessages": sent})
         elif self.path == "/v2/bot/message/push":
@@ -285,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(409, {"message": "The retry key is already accepted"}, headers={"x-line-accepted-request-id": accepted})
                     return
             self.server.sent.append({"endpoint": "push", "to": body.get("to"), "messages": body["messages"], "ids": sent, "retry_key": key})
-            if self._lose():
+            if self.lose_response():
                 return
             self._send(200, {"sentMessages": sent})
         else:

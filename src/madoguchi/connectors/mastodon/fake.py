@@ -24,9 +24,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from madoguchi.connectors.fakes import JsonHandler, LoopbackServer
 
 MAX_CHARACTERS = 500
 URL_LENGTH = 23
@@ -57,13 +58,11 @@ class Window:
         return {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(max(0, self.remaining)), "X-RateLimit-Reset": reset}
 
 
-class FakeMastodon(ThreadingHTTPServer):
+class FakeMastodon(LoopbackServer):
     """One Mastodon server as the brand's account sees it."""
 
-    daemon_threads = True
-
     def __init__(self, *, domain: str = "mastodon.example", brand_username: str = "acme", port: int = 0):
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__(_Handler, port)
         self.domain = domain
         self.access_token = "fake-mastodon-token"
         self.accounts: dict[str, dict[str, Any]] = {}
@@ -87,19 +86,10 @@ class FakeMastodon(ThreadingHTTPServer):
         self.brand = self.add_account(brand_username, "Acme サポート", followers=5200)
         self.brand_id = self.brand["id"]
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> FakeMastodon:
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
     def stop(self) -> None:
         self.stopping = True
         self.drop_streams()
-        self.shutdown()
-        self.server_close()
+        super().stop()
 
     def account_settings(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(config, secrets) of a ChannelAccount that talks to this fake."""
@@ -297,22 +287,10 @@ def _ids_between(items: list[dict[str, Any]], query: dict[str, str], limit: int)
     return list(reversed(items))[:limit]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeMastodon
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
-
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in {**self.server.window.headers(), **(headers or {})}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(status, body, {**self.server.window.headers(), **(headers or {})})
 
     def _prelude(self) -> bool:
         """Auth, the rate limit and injected failures; False if a response was already sent."""

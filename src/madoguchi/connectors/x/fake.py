@@ -33,10 +33,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from madoguchi.connectors.fakes import JsonHandler, LoopbackServer
 from madoguchi.connectors.x.outbound import weighted_length
 
 REACHABLE_MENTIONS = 800
@@ -60,13 +60,11 @@ class Window:
         return {"x-rate-limit-limit": str(self.limit), "x-rate-limit-remaining": str(max(0, self.remaining)), "x-rate-limit-reset": str(self.reset)}
 
 
-class FakeX(ThreadingHTTPServer):
+class FakeX(LoopbackServer):
     """X as one brand account sees it: its user, the people who mention it, their posts."""
 
-    daemon_threads = True
-
     def __init__(self, brand_id: str = "2244994945", brand_username: str = "AcmeSupport"):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.bearer_token = "fake-app-bearer"
         self.access_token = "fake-user-token"
         self.consumer_secret = "fake-consumer-secret"
@@ -100,20 +98,11 @@ class FakeX(ThreadingHTTPServer):
         self._ids = itertools.count(1_860_000_000_000_000_000, 4_194_304)  # snowflake-like, growing
         self.add_user(brand_id, brand_username, "Acme サポート", followers=52000, verified=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> FakeX:
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
     def stop(self) -> None:
         self.closing = True
         with self.lock:
             self.stream_ready.notify_all()
-        self.shutdown()
-        self.server_close()
+        super().stop()
 
     def account_settings(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(config, secrets) of a ChannelAccount that talks to this fake."""
@@ -368,22 +357,10 @@ def _untoken(token: str) -> str:
     return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeX
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
-
     def _send(self, status: int, body: dict[str, Any], window: Window | None = None) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (window.headers() if window else {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(status, body, window.headers() if window else None)
 
     def _prelude(self, endpoint: str, *, user_context: bool) -> Window | None:
         """Auth, injected failures and the rate limit; None if a response was already sent."""
@@ -705,11 +682,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         tweet = self.server.post(self.server.brand_id, text, in_reply_to=reply_to)
         self.server.posted.append({"id": tweet["id"], "text": text, "in_reply_to_tweet_id": reply_to})
-        with self.server.lock:
-            lose = self.server.lose_responses > 0
-            self.server.lose_responses -= lose
-        if lose:  # accepted, but the answer never reaches the caller
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+        if self.lose_response():  # accepted, but the answer never reaches the caller
             return
         self._send(201, {"data": {"id": tweet["id"], "text": tweet["text"], "edit_history_tweet_ids": [tweet["id"]]}}, window)
