@@ -27,10 +27,12 @@ hold become delete events. A workspace without listening rules does not read the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from madoguchi.connectors import health
@@ -47,6 +49,7 @@ from madoguchi.connectors.bluesky.client import (
     split_uri,
 )
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.polling import run_client, waits_out
 from madoguchi.ingest import actions as ingest
 from madoguchi.listening import actions as listening
 
@@ -233,16 +236,19 @@ def _ingest_notes(account: ChannelAccount, client: BlueskyClient, notes: list[No
         counts["created" if result.created else "duplicate"] += 1
 
 
+def _polling(account: ChannelAccount, key: str, client: BlueskyClient | None) -> AbstractContextManager[BlueskyClient]:
+    """The client of one poll run of `key`; afterwards the lease is released and the next run set."""
+    poll_seconds = float((account.config or {}).get("poll_seconds", POLL_SECONDS))
+    return run_client(client, lambda: BlueskyClient(account), lambda: _save(account, key, lease_until=None, next_run_at=time.time() + poll_seconds))
+
+
 def do_poll_notifications(account: ChannelAccount, *, client: BlueskyClient | None = None, force: bool = False) -> dict[str, Any]:
     """Fetch and ingest new notifications of the account; returns what happened."""
     key = "notifications"
     if not _claim(account, key, time.time(), force=force, every=LEASE_SECONDS):
         return {"skipped": "not due"}
     counts: dict[str, Any] = {"created": 0, "duplicate": 0, "pages": 0}
-    own_client = client is None
-    client = client or BlueskyClient(account)
-    poll_seconds = float((account.config or {}).get("poll_seconds", POLL_SECONDS))
-    try:
+    with _polling(account, key, client) as client:
         for _ in range(MAX_PAGES_PER_POLL):
             state = dict((account.config or {}).get(key, {}))
             since_at = parse_datetime(str(state.get("since_at") or ""))
@@ -278,18 +284,11 @@ def do_poll_notifications(account: ChannelAccount, *, client: BlueskyClient | No
                     pending_at=None,
                     pending_uris=None,
                 )
-            wait = rate.wait_seconds()
-            if wait:
-                _save(account, key, wait_until=time.time() + wait)
-                counts["rate_limited_for"] = round(wait)
+            if waits_out(rate, counts, functools.partial(_save, account, key)):
                 break
             if not more:
                 break
         health.do_record_channel_ok(account, received=True)
-    finally:
-        _save(account, key, lease_until=None, next_run_at=time.time() + poll_seconds)
-        if own_client:
-            client.close()
     return counts
 
 
@@ -338,10 +337,7 @@ def do_poll_dms(account: ChannelAccount, *, client: BlueskyClient | None = None,
     if not _claim(account, key, time.time(), force=force, every=LEASE_SECONDS):
         return {"skipped": "not due"}
     counts: dict[str, Any] = {"created": 0, "duplicate": 0, "pages": 0}
-    own_client = client is None
-    client = client or BlueskyClient(account)
-    poll_seconds = float((account.config or {}).get("poll_seconds", POLL_SECONDS))
-    try:
+    with _polling(account, key, client) as client:
         for _ in range(MAX_PAGES_PER_POLL):
             cursor = str(((account.config or {}).get(key) or {}).get("cursor") or "")
             try:
@@ -372,10 +368,6 @@ def do_poll_dms(account: ChannelAccount, *, client: BlueskyClient | None = None,
             if not logs or not next_cursor or next_cursor == cursor:
                 break
         health.do_record_channel_ok(account, received=True)
-    finally:
-        _save(account, key, lease_until=None, next_run_at=time.time() + poll_seconds)
-        if own_client:
-            client.close()
     return counts
 
 

@@ -32,6 +32,7 @@ import html as html_lib
 import json
 import logging
 import time
+from contextlib import AbstractContextManager
 from html.parser import HTMLParser
 from typing import Any
 
@@ -48,6 +49,7 @@ from madoguchi.connectors.mastodon.client import (
     Status,
 )
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.polling import run_client
 from madoguchi.inbox.actions import sanitize_html
 from madoguchi.inbox.models import Message
 from madoguchi.ingest import actions as ingest
@@ -399,6 +401,11 @@ def ensure_instance(account: ChannelAccount, client: MastodonClient, *, now: flo
 # --- polling ---------------------------------------------------------------------------------
 
 
+def _polling(account: ChannelAccount, key: str, client: MastodonClient | None, every: float) -> AbstractContextManager[MastodonClient]:
+    """The client of one poll run of `key`; afterwards the lease is released and the next run set."""
+    return run_client(client, lambda: MastodonClient(account), lambda: save(account, key, lease_until=None, next_poll_at=time.time() + every))
+
+
 def do_poll_notifications(account: ChannelAccount, *, client: MastodonClient | None = None, force: bool = False) -> dict[str, Any]:
     """Fetch and ingest the notifications newer than the cursor; returns what happened."""
     if not (account.config or {}).get("api_base_url"):
@@ -407,10 +414,7 @@ def do_poll_notifications(account: ChannelAccount, *, client: MastodonClient | N
     if not claim(account, "notifications", now, force=force):
         return {"skipped": "not due"}
     counts: dict[str, Any] = {"created": 0, "duplicate": 0, "event": 0, "pages": 0}
-    own_client = client is None
-    poll_seconds = float((account.config or {}).get("poll_seconds", POLL_SECONDS))
-    try:
-        client = client or MastodonClient(account)
+    with _polling(account, "notifications", client, float((account.config or {}).get("poll_seconds", POLL_SECONDS))) as client:
         try:
             ensure_identity(account, client)
             ensure_instance(account, client)
@@ -438,10 +442,6 @@ def do_poll_notifications(account: ChannelAccount, *, client: MastodonClient | N
             counts["error"] = failed(account, exc, "polling notifications")
             return counts
         health.do_record_channel_ok(account, received=True)
-    finally:
-        save(account, "notifications", lease_until=None, next_poll_at=time.time() + poll_seconds)
-        if own_client and client is not None:
-            client.close()
     return counts
 
 
@@ -481,10 +481,7 @@ def do_poll_listening(account: ChannelAccount, *, client: MastodonClient | None 
     if not claim(account, "listening", time.time(), force=force):
         return {"skipped": "not due"}
     counts: dict[str, Any] = {"created": 0, "duplicate": 0, "ignored": 0, "calls": 0}
-    own_client = client is None
-    every = float((account.config or {}).get("search_poll_seconds", SEARCH_POLL_SECONDS))
-    try:
-        client = client or MastodonClient(account)
+    with _polling(account, "listening", client, float((account.config or {}).get("search_poll_seconds", SEARCH_POLL_SECONDS))) as client:
         try:
             ensure_identity(account, client)
             for kind, term in [("tag", t) for t in hashtags] + [("search", w) for w in words]:
@@ -500,10 +497,6 @@ def do_poll_listening(account: ChannelAccount, *, client: MastodonClient | None 
             counts["error"] = failed(account, exc, "listening")
             return counts
         health.do_record_channel_ok(account, received=True)
-    finally:
-        save(account, "listening", lease_until=None, next_poll_at=time.time() + every)
-        if own_client and client is not None:
-            client.close()
     return counts
 
 

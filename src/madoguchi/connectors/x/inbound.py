@@ -35,6 +35,7 @@ from typing import Any
 from madoguchi.connectors import health
 from madoguchi.connectors.base import InboundAuthor, InboundEvent, InboundItem
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.polling import run_client, waits_out
 from madoguchi.connectors.ratelimit import RateLimit
 from madoguchi.connectors.x.client import DMEvent, Tweet, User, XAPIError, XClient
 from madoguchi.ingest import actions as ingest
@@ -272,10 +273,12 @@ def _poll(
     if not _claim(account, key, time.time(), force=force):
         return {"skipped": "not due"}
     counts: dict[str, Any] = {"created": 0, "duplicate": 0, "pages": 0}
-    own_client = client is None
-    client = client or XClient(account)
-    poll_seconds = poll_seconds or float((account.config or {}).get("poll_seconds", POLL_SECONDS))
-    try:
+    every = poll_seconds or float((account.config or {}).get("poll_seconds", POLL_SECONDS))
+    with run_client(
+        client,
+        lambda: XClient(account),
+        lambda: _save(account, key, lease_until=None, next_poll_at=time.time() + every),
+    ) as client:
         for _ in range(MAX_PAGES_PER_POLL):
             state = dict((account.config or {}).get(key, {}))
             since_id, next_token = str(state.get("since_id", "")), str(state.get("next_token", ""))
@@ -299,18 +302,11 @@ def _poll(
                 _save(account, key, next_token=page.next_token, pending_newest=pending)
             else:
                 _save(account, key, since_id=_newer(since_id, pending) or None, next_token=None, pending_newest=None)
-            wait = page.rate.wait_seconds()
-            if wait:
-                _save(account, key, wait_until=time.time() + wait)
-                counts["rate_limited_for"] = round(wait)
+            if waits_out(page.rate, counts, functools.partial(_save, account, key)):
                 break
             if not more:
                 break
         health.do_record_channel_ok(account, received=True)
-    finally:
-        _save(account, key, lease_until=None, next_poll_at=time.time() + poll_seconds)
-        if own_client:
-            client.close()
     return counts
 
 
