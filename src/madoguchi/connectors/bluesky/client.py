@@ -49,6 +49,7 @@ from django.db import transaction
 from pydantic import BaseModel, ConfigDict, Field
 
 from madoguchi.connectors import health
+from madoguchi.connectors.http import ApiClient
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.ratelimit import RateLimit
 
@@ -223,22 +224,13 @@ def _save_session(account: ChannelAccount, session: dict[str, Any] | None, *, lo
     account.secrets = secrets
 
 
-class BlueskyClient:
+class BlueskyClient(ApiClient):
     """Calls a PDS (or the local fake) as the account: logs in once, refreshes before expiry."""
 
     def __init__(self, account: ChannelAccount, *, transport: httpx.BaseTransport | None = None):
         self.account = account
         self.service = str((account.config or {}).get("service") or SERVICE).rstrip("/")
         self._http = httpx.Client(timeout=TIMEOUT, transport=transport)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> BlueskyClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- session ---------------------------------------------------------------------------
 

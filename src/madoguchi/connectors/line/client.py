@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from madoguchi.connectors.http import ApiClient, may_have_landed
 from madoguchi.connectors.models import ChannelAccount
 
 API_BASE = "https://api.line.me"
@@ -62,7 +63,7 @@ class SendResponse(BaseModel):
     sentMessages: list[SentMessage] = []  # noqa: N815
 
 
-class LineClient:
+class LineClient(ApiClient):
     """Calls the LINE Platform (or the local fake) with the account's channel access token."""
 
     def __init__(self, account: ChannelAccount, *, transport: httpx.BaseTransport | None = None):
@@ -76,21 +77,11 @@ class LineClient:
             timeout=TIMEOUT, transport=transport, headers={"Authorization": f"Bearer {token}"}
         )
 
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> LineClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            unsure = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-            raise LineAPIError(0, f"{type(exc).__name__}: {exc}", timed_out=unsure) from exc
+            raise LineAPIError(0, f"{type(exc).__name__}: {exc}", timed_out=may_have_landed(exc)) from exc
         if response.status_code >= 400:
             try:
                 message = str(response.json().get("message", ""))

@@ -43,6 +43,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from madoguchi.connectors.http import ApiClient
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.ratelimit import RateLimit, parse_reset  # noqa: F401  (re-exported)
 
@@ -203,7 +204,7 @@ def _detail(response: httpx.Response) -> str:
     return response.reason_phrase
 
 
-class MastodonClient:
+class MastodonClient(ApiClient):
     """Calls one Mastodon server (or the local fake) with the account's user token."""
 
     def __init__(self, account: ChannelAccount, *, transport: httpx.BaseTransport | None = None):
@@ -215,15 +216,6 @@ class MastodonClient:
         self.token = (account.secrets or {}).get("access_token", "")
         self._http = httpx.Client(timeout=TIMEOUT, transport=transport, headers={"Authorization": f"Bearer {self.token}"})
         self.last_instance: dict[str, Any] = {}
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> MastodonClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, RateLimit]:
         try:

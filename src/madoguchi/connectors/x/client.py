@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from madoguchi.connectors.http import ApiClient, may_have_landed
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.ratelimit import RateLimit
 
@@ -243,7 +244,7 @@ def _detail(response: httpx.Response) -> str:
     return response.reason_phrase
 
 
-class XClient:
+class XClient(ApiClient):
     """Calls X (or the local fake): the app bearer token reads, the user's token writes."""
 
     def __init__(self, account: ChannelAccount, *, transport: httpx.BaseTransport | None = None):
@@ -253,21 +254,11 @@ class XClient:
         self.read_token = secrets.get("bearer_token") or self.user_token
         self._http = httpx.Client(timeout=TIMEOUT, transport=transport)
 
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> XClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _call(self, method: str, path: str, token: str, **kwargs: Any) -> tuple[dict[str, Any], RateLimit]:
         try:
             response = self._http.request(method, self.api_base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
         except httpx.HTTPError as exc:
-            unsure = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-            raise XAPIError(0, f"{type(exc).__name__}: {exc}", timed_out=unsure) from exc
+            raise XAPIError(0, f"{type(exc).__name__}: {exc}", timed_out=may_have_landed(exc)) from exc
         rate = RateLimit.from_headers(response.headers, RATE_PREFIX)
         if response.status_code >= 400:
             try:
