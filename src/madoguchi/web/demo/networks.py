@@ -162,15 +162,19 @@ class Networks:
         account.save(update_fields=["config", "secrets"])
         self.demo.accounts = [account if known.pk == account.pk else known for known in self.demo.accounts]
 
+    def _attach(self, kind: str, account: ChannelAccount, fake: Any, *, config: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Network:
+        """Connect the account to a started fake (the fake's own settings, plus `config`)."""
+        settings, secrets_ = fake.account_settings()
+        self._connect(account, {**settings, **(config or {})}, secrets_)
+        return Network(kind, account, fake, fake.stop, extra=extra or {})
+
     def _start_line(self, account: ChannelAccount) -> Network:
         from madoguchi.connectors.line.fake import FakeLine
 
         fake = FakeLine(channel_secret=secrets.token_hex(16), access_token=secrets.token_urlsafe(24)).start()
         for customer in self.customers:
             fake.add_user(line_user_id(customer), customer["name"], language=customer["lang"])
-        config, secrets_ = fake.account_settings()
-        self._connect(account, config, secrets_)
-        return Network("line", account, fake, fake.stop, extra={"tokens": {}})
+        return self._attach("line", account, fake, extra={"tokens": {}})
 
     def _start_x(self, account: ChannelAccount) -> Network:
         from madoguchi.connectors.x.fake import FakeX
@@ -184,9 +188,7 @@ class Networks:
         for tweet_id, author_id, text in _earlier_posts(account):
             if tweet_id.isdigit() and tweet_id not in fake.tweets:
                 fake.tweets[tweet_id] = {"id": tweet_id, "text": text, "author_id": author_id, "edit_history_tweet_ids": [tweet_id], "conversation_id": tweet_id, "created_at": "2026-01-01T00:00:00.000Z", "lang": "und"}
-        config, secrets_ = fake.account_settings()
-        self._connect(account, {**config, "poll_seconds": POLL_SECONDS, "poll_dms": True, "username": X_BRAND[1]}, secrets_)
-        return Network("x", account, fake, fake.stop)
+        return self._attach("x", account, fake, config={"poll_seconds": POLL_SECONDS, "poll_dms": True, "username": X_BRAND[1]})
 
     def _start_email(self, account: ChannelAccount) -> Network:
         from madoguchi.connectors.email.fake import SmtpServer
@@ -213,9 +215,7 @@ class Networks:
         fake = FakeBluesky(brand_did=BLUESKY_BRAND[0], brand_handle=BLUESKY_BRAND[1]).start()
         for customer in self.customers:
             fake.add_user(bluesky_did(customer), bluesky_handle(customer), customer["name"], followers=customer["followers"])
-        config, secrets_ = fake.account_settings()
-        self._connect(account, {**config, "poll_seconds": POLL_SECONDS}, secrets_)
-        return Network("bluesky", account, fake, fake.stop)
+        return self._attach("bluesky", account, fake, config={"poll_seconds": POLL_SECONDS})
 
     def _start_mastodon(self, account: ChannelAccount) -> Network:
         from madoguchi.connectors.mastodon.fake import FakeMastodon
@@ -233,9 +233,7 @@ class Networks:
             author = fake.accounts.get(author_id)
             if author is not None and status_id not in fake.statuses:
                 fake.statuses[status_id] = {"id": status_id, "account": author, "visibility": "public", "text": text, "content": "", "mentions": [], "tags": []}
-        config, secrets_ = fake.account_settings()
-        self._connect(account, {**config, "poll_seconds": POLL_SECONDS}, secrets_)
-        return Network("mastodon", account, fake, fake.stop, extra={"ids": ids})
+        return self._attach("mastodon", account, fake, config={"poll_seconds": POLL_SECONDS}, extra={"ids": ids})
 
     def _start_facebook(self, account: ChannelAccount) -> Network:
         from madoguchi.connectors.facebook.fake import FakeGraph
@@ -247,9 +245,7 @@ class Networks:
             # must know them. Our own 24-hour window check, from the stored messages, still applies.
             fake.last_user_message[facebook_psid(customer)] = time.time()
         post = fake.page_post("新しいスマホプランの受付を始めました！ご質問はコメントでどうぞ。/ Our new plans are here — ask us anything in the comments.")
-        config, secrets_ = fake.account_settings()
-        self._connect(account, config, secrets_)
-        return Network("facebook", account, fake, fake.stop, extra={"post": post["id"]})
+        return self._attach("facebook", account, fake, extra={"post": post["id"]})
 
     def _start_instagram(self, account: ChannelAccount) -> Network:
         from madoguchi.connectors.instagram.fake import FakeInstagram
@@ -259,9 +255,7 @@ class Networks:
             fake.add_user(instagram_id(customer), customer["name"], username=customer["handle"], followers=customer["followers"], picture=False)
             fake.last_user_message[instagram_id(customer)] = time.time()  # as for Facebook above
         media = fake.ig_media("冬の新作ケース、発売しました📱 / Our winter cases are out!")
-        config, secrets_ = fake.account_settings()
-        self._connect(account, config, secrets_)
-        return Network("instagram", account, fake, fake.stop, extra={"media": media})
+        return self._attach("instagram", account, fake, extra={"media": media})
 
     # --- customers writing in ----------------------------------------------------------------
 
@@ -300,13 +294,18 @@ class Networks:
         network = self.networks[kind]
         return str(getattr(self, f"_write_{kind}")(network, customer, text, subject, rng, private))
 
+    def _deliver(self, network: Network, endpoint: str, body: bytes, headers: dict[str, str]) -> None:
+        """POST a signed delivery to the connector's `endpoint`, as the platform would."""
+        status = self.post(f"/connectors/{network.kind}/{network.account.pk}/{endpoint}/", body, headers)
+        if not 200 <= status < 300:
+            raise RuntimeError(f"{LABELS[network.kind]} {endpoint} answered {status}")
+
     def _write_line(self, network: Network, customer: dict, text: str, subject: str, rng: random.Random, private: bool | None) -> str:
         fake, user = network.fake, line_user_id(customer)
         event = fake.text_event(user, text)
         network.extra["tokens"][event["replyToken"]] = customer
         body, signature = fake.delivery([event])
-        status = self.post(f"/connectors/line/{network.account.pk}/webhook/", body, {"Content-Type": "application/json; charset=utf-8", "X-Line-Signature": signature})
-        _check(status, "LINE webhook")
+        self._deliver(network, "webhook", body, {"Content-Type": "application/json; charset=utf-8", "X-Line-Signature": signature})
         return f"← LINE message from {customer['name']} (signed webhook)"
 
     def _write_x(self, network: Network, customer: dict, text: str, subject: str, rng: random.Random, private: bool | None) -> str:
@@ -330,8 +329,7 @@ class Networks:
         mail.set_content(text)
         body = mail.as_bytes()
         secret = str(network.account.secrets.get("inbound_secret"))
-        status = self.post(f"/connectors/email/{network.account.pk}/inbound/", body, {"Content-Type": "message/rfc822", SIGNATURE_HEADER: sign(secret, body)})
-        _check(status, "email inbound endpoint")
+        self._deliver(network, "inbound", body, {"Content-Type": "message/rfc822", SIGNATURE_HEADER: sign(secret, body)})
         return f"← email from {mail_address(customer)} (signed inbound endpoint)"
 
     def _write_bluesky(self, network: Network, customer: dict, text: str, subject: str, rng: random.Random, private: bool | None) -> str:
@@ -352,8 +350,7 @@ class Networks:
         messenger = rng.random() < 0.4 if private is None else private
         entry = fake.messaging(fake.message(psid, text)) if messenger else fake.feed(fake.comment(psid, network.extra["post"], text))
         body, signature = fake.delivery(entry)
-        status = self.post(f"/connectors/facebook/{network.account.pk}/webhook/", body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature})
-        _check(status, "Facebook webhook")
+        self._deliver(network, "webhook", body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature})
         return f"← Facebook {'Messenger message' if messenger else 'comment'} from {customer['name']} (signed webhook)"
 
     def _write_instagram(self, network: Network, customer: dict, text: str, subject: str, rng: random.Random, private: bool | None) -> str:
@@ -364,8 +361,7 @@ class Networks:
         else:
             entry = fake.ig_changes("comments", fake.ig_comment(igsid, network.extra["media"], text))
         body, signature = fake.delivery(entry)
-        status = self.post(f"/connectors/instagram/{network.account.pk}/webhook/", body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature})
-        _check(status, "Instagram webhook")
+        self._deliver(network, "webhook", body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature})
         return f"← Instagram {'DM' if direct else 'comment'} from @{customer['handle']} (signed webhook)"
 
     # --- replies going out -------------------------------------------------------------------
@@ -463,11 +459,6 @@ class Networks:
 def _short(text: str, limit: int = 80) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _check(status: int, what: str) -> None:
-    if not 200 <= status < 300:
-        raise RuntimeError(f"{what} answered {status}")
 
 
 def _earlier_posts(account: ChannelAccount, limit: int = 500) -> list[tuple[str, str, str]]:
