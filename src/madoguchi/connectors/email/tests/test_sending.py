@@ -140,7 +140,12 @@ def test_a_temporary_smtp_refusal_is_retried(cast, mailbox) -> None:
     assert "451" in mailbox.last_error
 
 
-def test_starttls_and_login(cast, mailbox) -> None:
+@pytest.mark.parametrize(
+    ("password", "outcome", "sent", "error"),
+    [("pw-1", "sent", 1, ""), ("wrong", "retrying", 0, "SMTP login refused: 535")],
+    ids=["the right password sends", "a wrong password is retried, not failed"],
+)
+def test_starttls_and_login(cast, mailbox, password, outcome, sent, error) -> None:
     with SmtpServer(starttls=True, username="support", password="pw-1") as smtp:
         _use(
             mailbox,
@@ -149,27 +154,12 @@ def test_starttls_and_login(cast, mailbox) -> None:
             smtp_username="support",
             tls_ca_file=smtp.ca_file,
         )
-        mailbox.secrets["smtp_password"] = "pw-1"
+        mailbox.secrets["smtp_password"] = password
         mailbox.save()
         reply = _reply(cast, mailbox)
-        assert deliver_outbox.call(reply.outbox.pk) == "sent"
-        assert len(smtp.messages) == 1
-
-
-def test_a_wrong_password_is_retried_not_failed(cast, mailbox) -> None:
-    with SmtpServer(starttls=True, username="support", password="pw-1") as smtp:
-        _use(
-            mailbox,
-            smtp,
-            smtp_security="starttls",
-            smtp_username="support",
-            tls_ca_file=smtp.ca_file,
-        )
-        mailbox.secrets["smtp_password"] = "wrong"
-        mailbox.save()
-        reply = _reply(cast, mailbox)
-        assert deliver_outbox.call(reply.outbox.pk) == "retrying"
-    assert "SMTP login refused: 535" in Outbox.objects.get(message=reply).last_error
+        assert deliver_outbox.call(reply.outbox.pk) == outcome
+        assert len(smtp.messages) == sent
+    assert error in Outbox.objects.get(message=reply).last_error
 
 
 def test_an_unreachable_server_is_a_temporary_error(cast, mailbox) -> None:
