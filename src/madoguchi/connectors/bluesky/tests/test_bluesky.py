@@ -28,10 +28,9 @@ from madoguchi.connectors.bluesky.client import (
 )
 from madoguchi.connectors.bluesky.fake import FakeBluesky, FakeJetstream, is_tid
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.testing import agent_reply
 from madoguchi.contacts.models import Identity
-from madoguchi.inbox import actions as inbox_actions
 from madoguchi.inbox.models import Delivery, Message, MessageEvent, Outbox
-from madoguchi.inbox.tasks import deliver_outbox
 from madoguchi.ingest.models import Post
 from madoguchi.listening.actions import do_import_rules, forget_compiled_rules
 
@@ -103,13 +102,6 @@ def poll(account: ChannelAccount) -> dict:
 
 def calls(fake: FakeBluesky, nsid: str) -> int:
     return sum(1 for _, path in fake.requests if f"/xrpc/{nsid}" in path)
-
-
-def agent_reply(cast, message: Message, text: str) -> Message:
-    reply = inbox_actions.do_reply(message.conversation, author=cast.agent, text=text)
-    deliver_outbox.call(Outbox.objects.get(message=reply).pk)
-    reply.refresh_from_db()
-    return reply
 
 
 # --- shapes ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
-from madoguchi.connectors import health
+from madoguchi.connectors import health, testing
 from madoguchi.connectors.base import OutboundMessage, PermanentError, TemporaryError
 from madoguchi.connectors.line import outbound, tasks
 from madoguchi.connectors.line.fake import FakeLine, sign
@@ -62,10 +62,7 @@ def deliver(fake: FakeLine, account: ChannelAccount, events: list[dict]) -> list
 
 
 def agent_reply(cast, message: Message, text: str = "ご連絡ありがとうございます。確認します。") -> Message:
-    reply = inbox_actions.do_reply(message.conversation, author=cast.agent, text=text)
-    deliver_outbox.call(Outbox.objects.get(message=reply).pk)
-    reply.refresh_from_db()
-    return reply
+    return testing.agent_reply(cast, message, text)
 
 
 # --- receiving ---------------------------------------------------------------------------------

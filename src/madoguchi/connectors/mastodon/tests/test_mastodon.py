@@ -33,10 +33,9 @@ from madoguchi.connectors.mastodon.client import (
 from madoguchi.connectors.mastodon.fake import FakeMastodon
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.queries import composer_hints
+from madoguchi.connectors.testing import agent_reply
 from madoguchi.contacts.models import Identity
-from madoguchi.inbox import actions as inbox_actions
 from madoguchi.inbox.models import Delivery, Message, MessageEvent, Outbox
-from madoguchi.inbox.tasks import deliver_outbox
 from madoguchi.ingest.models import Post
 from madoguchi.listening import actions as listening
 from madoguchi.listening.models import ListeningRule
@@ -75,13 +74,6 @@ def poll(account: ChannelAccount) -> dict:
 
 def notification_calls(fake: FakeMastodon) -> int:
     return sum(1 for _, path in fake.requests if path.startswith("/api/v1/notifications"))
-
-
-def agent_reply(cast, message: Message, text: str) -> Message:
-    reply = inbox_actions.do_reply(message.conversation, author=cast.agent, text=text)
-    deliver_outbox.call(Outbox.objects.get(message=reply).pk)
-    reply.refresh_from_db()
-    return reply
 
 
 def mention(fake: FakeMastodon, who: str, text: str, **kwargs) -> dict:

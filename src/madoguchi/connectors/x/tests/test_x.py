@@ -10,6 +10,7 @@ import pytest
 from madoguchi.connectors import health
 from madoguchi.connectors.base import OutboundMessage, PermanentError, TemporaryError
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.testing import agent_reply
 from madoguchi.connectors.x import inbound, outbound, tasks
 from madoguchi.connectors.x.client import TimelinePage
 from madoguchi.connectors.x.fake import FakeX
@@ -45,13 +46,6 @@ def poll(account: ChannelAccount) -> dict:
 
 def mentions_requests(fake: FakeX) -> int:
     return sum(1 for _, path in fake.requests if "/mentions" in path)
-
-
-def agent_reply(cast, message: Message, text: str) -> Message:
-    reply = inbox_actions.do_reply(message.conversation, author=cast.agent, text=text)
-    deliver_outbox.call(Outbox.objects.get(message=reply).pk)
-    reply.refresh_from_db()
-    return reply
 
 
 # --- receiving ---------------------------------------------------------------------------------
