@@ -24,13 +24,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from madoguchi.connectors.facebook.graph import sign
+from madoguchi.connectors.fakes import JsonHandler, LoopbackServer
 
 WINDOW_SECONDS = 24 * 3600
 VERSION = re.compile(r"^/v\d+\.\d+/")
@@ -60,13 +60,11 @@ class Failure:
     after_accepting: bool = False  # do the work, then answer with the error (a lost response)
 
 
-class FakeGraph(ThreadingHTTPServer):
+class FakeGraph(LoopbackServer):
     """Meta as one Facebook Page (and its linked Instagram professional account) sees it."""
 
-    daemon_threads = True
-
     def __init__(self, page_id: str = "104598765432101", page_name: str = "Acme サポート", ig_user_id: str = "17841400000000001", ig_username: str = "acme_support"):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.app_secret = "fake-app-secret"
         self.verify_token = "fake-verify-token"
         self.access_token = "fake-page-token"
@@ -92,19 +90,7 @@ class FakeGraph(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self._ids = itertools.count(int(time.time()) * 1000)
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> FakeGraph:
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+    # --- lifecycle (start, stop, url: LoopbackServer) -------------------------------------------
 
     def account_settings(self, kind: str = "facebook") -> tuple[dict[str, Any], dict[str, str]]:
         """(config, secrets) of a ChannelAccount that talks to this fake."""
@@ -298,24 +284,13 @@ class FakeGraph(ThreadingHTTPServer):
         return response
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeGraph
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
 
     def _send(self, status: int, body: dict[str, Any] | bytes, *, content_type: str = "application/json; charset=UTF-8", headers: dict[str, str] | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-fb-trace-id", secrets.token_urlsafe(8))
-        self.send_header("X-App-Usage", json.dumps({"call_count": 1, "total_cputime": 1, "total_time": 1}))
-        for name, value in {**self.server.extra_headers, **(headers or {})}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        usage = {"x-fb-trace-id": secrets.token_urlsafe(8), "X-App-Usage": json.dumps({"call_count": 1, "total_cputime": 1, "total_time": 1})}
+        self.send_body(status, data, content_type, {**usage, **self.server.extra_headers, **(headers or {})})
 
     def _route(self) -> tuple[list[str], dict[str, str]] | None:
         """Auth and the path after the version; None if a response was already sent."""

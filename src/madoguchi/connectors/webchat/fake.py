@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from madoguchi.connectors.http import ApiClient
+
 
 def in_process(remote_addr: str = "127.0.0.1") -> httpx.WSGITransport:
     """Requests handled by this process's Django (no server needed), from `remote_addr`.
@@ -43,7 +45,7 @@ def in_process(remote_addr: str = "127.0.0.1") -> httpx.WSGITransport:
     return httpx.WSGITransport(app=app, remote_addr=remote_addr)
 
 
-class FakeVisitor:
+class FakeVisitor(ApiClient):
     """One visitor on one website: starts a session, chats, types, reads, uploads."""
 
     def __init__(
@@ -60,16 +62,7 @@ class FakeVisitor:
         self.origin = origin
         self.token = token
         self.lang = lang
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport, headers={"Origin": origin}, timeout=10)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> FakeVisitor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport, headers={"Origin": origin}, timeout=10)
 
     def _url(self, path: str) -> str:
         return f"/connectors/webchat/api/{self.key}/{path}"
@@ -79,7 +72,7 @@ class FakeVisitor:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {**self._headers(), **kwargs.pop("headers", {})}
-        return self.http.request(method, self._url(path), headers=headers, **kwargs)
+        return self._http.request(method, self._url(path), headers=headers, **kwargs)
 
     def config(self) -> dict[str, Any]:
         return self.request("GET", "config/", params={"lang": self.lang}).raise_for_status().json()
@@ -118,7 +111,7 @@ class FakeVisitor:
 
     def events(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """The live stream as (event, data) pairs; against a running server only."""
-        with self.http.stream("GET", self._url("events/"), headers=self._headers(), timeout=None) as response:
+        with self._http.stream("GET", self._url("events/"), headers=self._headers(), timeout=None) as response:
             response.raise_for_status()
             kind, data = "message", ""
             for line in response.iter_lines():
