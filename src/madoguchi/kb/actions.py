@@ -550,20 +550,20 @@ def do_index_resolved_conversations() -> int:
     """
     from madoguchi.inbox.models import LiveEvent
 
-    cursor, _created = KbCursor.objects.get_or_create(name=_CURSOR)
+    start = KbCursor.read(_CURSOR)
     events = list(
-        LiveEvent.objects.filter(pk__gt=cursor.value, kind="conversation.updated")
+        LiveEvent.objects.filter(pk__gt=start, kind="conversation.updated")
         .order_by("pk").values_list("pk", "conversation_id", "data", "created_at")[:EVENT_BATCH]
     )
     ids = list(dict.fromkeys(c for _pk, c, data, _at in events if c and (data or {}).get("status") == "resolved"))
     written = index_conversations(ids)
     settled = timezone.now() - _SETTLE
     if len(events) == EVENT_BATCH:
-        done = max((pk for pk, _c, _d, at in events if at < settled), default=cursor.value)
+        done = max((pk for pk, _c, _d, at in events if at < settled), default=start)
     else:
         done = LiveEvent.objects.filter(created_at__lt=settled).order_by("-created_at", "-pk").values_list("pk", flat=True).first() or 0
-    if done > cursor.value:
-        KbCursor.objects.filter(pk=cursor.pk, value__lt=done).update(value=done)
+    if done > start:
+        KbCursor.advance(_CURSOR, done)
     return written
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from madoguchi.accounts.models import Brand, Workspace
+from madoguchi.lib.cursors import Cursor
 
 
 class Category(models.Model):
@@ -225,8 +226,5 @@ class SocialPost(models.Model):
         constraints = [models.UniqueConstraint(fields=["article", "account"], name="kb_socialpost_once")]
 
 
-class KbCursor(models.Model):
+class KbCursor(Cursor):
     """A named position in an append-only log (the live-event id the conversation indexer read to)."""
-
-    name = models.CharField(max_length=64, unique=True)
-    value = models.BigIntegerField(default=0)

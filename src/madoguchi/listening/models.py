@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from madoguchi.accounts.models import Brand, Workspace
+from madoguchi.lib.cursors import Cursor
 
 
 class ListeningRule(models.Model):
@@ -46,12 +47,5 @@ class RuleSetVersion(models.Model):
     version = models.PositiveBigIntegerField(default=0)
 
 
-class ListeningCursor(models.Model):
-    """A named position in an append-only table (the last post whose urgency was refined), in the
-    database so that every worker process reads and advances the same one."""
-
-    name = models.CharField(max_length=64, unique=True)
-    value = models.BigIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"{self.name}={self.value}"
+class ListeningCursor(Cursor):
+    """How far listening's background work has read the posts (the last post whose urgency was refined)."""

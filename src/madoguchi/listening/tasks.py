@@ -34,20 +34,10 @@ REFINE_BATCH = 256
 CURSOR = "refine-urgency"
 
 
-def _cursor() -> int:
-    row = ListeningCursor.objects.filter(name=CURSOR).values_list("value", flat=True).first()
-    return row or 0
-
-
-def _advance(value: int) -> None:
-    cursor, _created = ListeningCursor.objects.get_or_create(name=CURSOR)
-    ListeningCursor.objects.filter(pk=cursor.pk, value__lt=value).update(value=value)
-
-
 def _pending() -> list[tuple[int, str, int, int, str]]:
     since = timezone.now() - REFINE_WINDOW
     return list(
-        Post.objects.filter(pk__gt=_cursor(), captured_at__gte=since)
+        Post.objects.filter(pk__gt=ListeningCursor.read(CURSOR), captured_at__gte=since)
         .order_by("pk")
         .values_list("pk", "text", "urgency", "influence", "kind")[:REFINE_BATCH]
     )
@@ -61,7 +51,7 @@ def do_refine_urgency() -> dict[str, int]:
     todo = [r for r in rows if r[4] != "spam"]  # spam stays at urgency 0, as at capture
     levels = refined_urgencies([r[1] for r in todo]) if todo else []
     if levels is None:  # no dense model, or one trained for another embedder: keep inline verdicts
-        _advance(rows[-1][0])
+        ListeningCursor.advance(CURSOR, rows[-1][0])
         return {"refined": 0, "changed": 0}
     changed: list[Post] = []
     for (pk, text, urgency, influence, kind), level in zip(todo, levels, strict=True):
@@ -73,7 +63,7 @@ def do_refine_urgency() -> dict[str, int]:
             changed.append(Post(pk=pk, urgency=refined, priority=priority(refined, influence, kind)))
     if changed:
         Post.objects.bulk_update(changed, ["urgency", "priority"])
-    _advance(rows[-1][0])
+    ListeningCursor.advance(CURSOR, rows[-1][0])
     return {"refined": len(todo), "changed": len(changed)}
 
 
@@ -100,7 +90,7 @@ def _refinement_queued() -> bool:
 def run_periodic() -> dict[str, int]:
     """Clock work: queue a refinement when recent posts wait for one (never two at once)."""
     since = timezone.now() - REFINE_WINDOW
-    waiting = Post.objects.filter(pk__gt=_cursor(), captured_at__gte=since).exists()
+    waiting = Post.objects.filter(pk__gt=ListeningCursor.read(CURSOR), captured_at__gte=since).exists()
     if not waiting or _refinement_queued():
         return {"queued": 0}
     try:
