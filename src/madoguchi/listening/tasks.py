@@ -30,7 +30,9 @@ from madoguchi.listening.triage import classify, priority, refined_urgencies
 logger = logging.getLogger(__name__)
 
 REFINE_WINDOW = dt.timedelta(hours=6)
-REFINE_BATCH = 256
+# Small batches (about a second of CPU each) that queue their successor: a worker runs tasks one
+# at a time, and an outbox delivery queued meanwhile must not wait behind minutes of embedding.
+REFINE_BATCH = 32
 CURSOR = "refine-urgency"
 
 
@@ -67,10 +69,28 @@ def do_refine_urgency() -> dict[str, int]:
     return {"refined": len(todo), "changed": len(changed)}
 
 
+def _waiting() -> bool:
+    since = timezone.now() - REFINE_WINDOW
+    return Post.objects.filter(pk__gt=ListeningCursor.read(CURSOR), captured_at__gte=since).exists()
+
+
 @task()
 def refine_urgency() -> dict[str, int]:
-    """Queued by `run_periodic`: one batch of refinement."""
-    return do_refine_urgency()
+    """Queued by `run_periodic`: one batch of refinement, then the next batch goes to the back of
+    the queue while posts wait."""
+    done = do_refine_urgency()
+    if _waiting():
+        _enqueue()
+    return done
+
+
+def _enqueue() -> bool:
+    try:
+        refine_urgency.enqueue()
+    except Exception:
+        logger.exception("listening: could not queue urgency refinement")
+        return False
+    return True
 
 
 def _refinement_queued() -> bool:
@@ -89,13 +109,6 @@ def _refinement_queued() -> bool:
 @task()
 def run_periodic() -> dict[str, int]:
     """Clock work: queue a refinement when recent posts wait for one (never two at once)."""
-    since = timezone.now() - REFINE_WINDOW
-    waiting = Post.objects.filter(pk__gt=ListeningCursor.read(CURSOR), captured_at__gte=since).exists()
-    if not waiting or _refinement_queued():
+    if not _waiting() or _refinement_queued():
         return {"queued": 0}
-    try:
-        refine_urgency.enqueue()
-    except Exception:
-        logger.exception("listening: could not queue urgency refinement")
-        return {"queued": 0}
-    return {"queued": 1}
+    return {"queued": int(_enqueue())}
