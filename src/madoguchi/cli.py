@@ -2,7 +2,7 @@
 
     madoguchi demo [--port N]      a working helpdesk with sample traffic
     madoguchi serve [--port N]     the web server (ASGI, uvicorn)
-    madoguchi worker               background tasks (outbox, timers)
+    madoguchi worker               background tasks in lanes: default (outbox), bulk, stream
     madoguchi migrate              create or upgrade the database
     madoguchi createuser EMAIL --workspace NAME --role admin|manager|agent --password-stdin
     madoguchi token create EMAIL   print a new API token

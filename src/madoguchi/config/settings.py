@@ -12,6 +12,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from madoguchi.lib import lanes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -183,10 +185,12 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "madoguchi@localhost")
 
+# Background tasks: one queue per worker lane (lib/lanes.py), so a reply never waits for an
+# embedding pass or a streaming session.
 TASKS = {
     "default": {
         "BACKEND": env_str("MADOGUCHI_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default"],
+        "QUEUES": list(lanes.ALL),
     }
 }
 

@@ -10,6 +10,7 @@ from madoguchi.kb import actions
 from madoguchi.kb.models import Article, ArticleStatus, ArticleVector, ConversationDoc
 from madoguchi.kb.search import passage_text
 from madoguchi.kb.search.engine import document_vectors, vector_key
+from madoguchi.lib import lanes
 from madoguchi.text.embeddings import get_embedder
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def pending_vectors(workspace_id: int, model: str) -> tuple[list[tuple[int, str,
     return todo, total
 
 
-@task()
+@task(queue_name=lanes.BULK)
 def embed_articles(workspace_id: int) -> dict[str, int]:
     """Embed every published article that lacks a current vector, recording progress per batch."""
     embedder = get_embedder()
@@ -63,7 +64,7 @@ def _pending_conversation_vectors(model: str, limit: int) -> list[tuple[int, str
     )
 
 
-@task()
+@task(queue_name=lanes.BULK)
 def embed_conversations(limit: int = 2000) -> dict[str, int]:
     """Embed the questions of indexed conversations that have no current vector, newest first."""
     from madoguchi.kb.queries import conversation_vector_key

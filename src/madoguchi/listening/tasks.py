@@ -24,6 +24,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from madoguchi.ingest.models import Post
+from madoguchi.lib import lanes
 from madoguchi.listening.models import ListeningCursor
 from madoguchi.listening.triage import classify, priority, refined_urgencies
 
@@ -74,7 +75,7 @@ def _waiting() -> bool:
     return Post.objects.filter(pk__gt=ListeningCursor.read(CURSOR), captured_at__gte=since).exists()
 
 
-@task()
+@task(queue_name=lanes.BULK)
 def refine_urgency() -> dict[str, int]:
     """Queued by `run_periodic`: one batch of refinement, then the next batch goes to the back of
     the queue while posts wait."""

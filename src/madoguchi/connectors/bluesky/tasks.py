@@ -4,8 +4,9 @@
 chat log) of each due account, and queues a
 Jetstream listening run for each account that listens (`config["listen_jetstream"]` on; a run
 without listening rules in the workspace stops at once) when no run holds its lease. A run reads the firehose for `run_seconds`
-(default 50) and queues the next one itself, so one worker stays with the stream while the
-others keep delivering the outbox; if a run dies, its lease lapses and the clock queues another.
+(default 50) and queues the next one itself in the worker's stream lane (`lib/lanes.py`), while
+the default lane keeps delivering the outbox; if a run dies, its lease lapses and the clock
+queues another.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django_tasks import task
 from madoguchi.connectors import health
 from madoguchi.connectors.bluesky import inbound
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.lib import lanes
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def poll() -> dict[str, int]:
     return {"polled": polled, "jetstream_queued": queued}
 
 
-@task()
+@task(queue_name=lanes.STREAM)
 def listen_jetstream(account_id: int) -> dict[str, object]:
     """Read the firehose for one account for a bounded time, then queue the next run."""
     account = ChannelAccount.objects.filter(pk=account_id, kind="bluesky", is_active=True).first()

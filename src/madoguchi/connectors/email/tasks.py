@@ -11,6 +11,7 @@ from django_tasks import task
 
 from madoguchi.connectors.email import imap
 from madoguchi.connectors.models import ChannelAccount, ChannelKind
+from madoguchi.lib import lanes
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,10 @@ def poll_mailboxes() -> dict[str, int]:
         if account.config.get("simulated") or not _due(account, now):
             continue
         try:
-            sync_mailbox.enqueue(account.pk)
+            # With IDLE the sync holds its connection for minutes: the stream lane, not the
+            # lane that delivers replies.
+            idles = float(account.config.get("imap_idle_seconds") or 0) > 0
+            sync_mailbox.using(queue_name=lanes.STREAM if idles else lanes.DEFAULT).enqueue(account.pk)
             queued += 1
         except Exception:  # the next tick tries again
             logger.exception("could not queue the sync of mailbox %s", account.pk)

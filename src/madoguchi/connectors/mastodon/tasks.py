@@ -6,8 +6,9 @@ arrives within a minute, and 300 calls per 5 minutes leave plenty for replies), 
 listening hashtags' timelines and keyword searches every `config["search_poll_seconds"]`.
 
 Streaming is opt-in (`config["streaming"] = true`), as IMAP IDLE is for mail: a streaming session
-holds a worker for `config["stream_seconds"]` (240 s by default), which a deployment with a single
-worker cannot spare. With it on, the clock queues one bounded session at a time (`stream_account`),
+holds the worker's stream lane (`lib/lanes.py`) for `config["stream_seconds"]` (240 s by default),
+so several streaming accounts take turns there. With it on, the clock queues one bounded session
+at a time (`stream_account`),
 which catches up from the cursors, then streams notifications and hashtags until it ends; keyword
 searches are still polled, since Mastodon streams hashtags only.
 """
@@ -21,6 +22,7 @@ from django_tasks import task
 
 from madoguchi.connectors.mastodon import inbound, stream
 from madoguchi.connectors.models import ChannelAccount, ChannelKind
+from madoguchi.lib import lanes
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ def poll_accounts() -> dict[str, int]:
     return {"polled": polled, "streams_queued": queued}
 
 
-@task()
+@task(queue_name=lanes.STREAM)
 def stream_account(account_id: int) -> dict[str, object]:
     """One bounded streaming session (notifications and listening hashtags) of one account."""
     account = ChannelAccount.objects.filter(pk=account_id, kind=ChannelKind.MASTODON, is_active=True).first()

@@ -9,6 +9,7 @@ from django_tasks import task
 
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.x import inbound, rules, stream
+from madoguchi.lib import lanes
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def listen() -> dict[str, int]:
     return counts
 
 
-@task()
+@task(queue_name=lanes.STREAM)
 def run_stream(account_id: int) -> dict[str, object]:
     """Hold one account's filtered stream for a bounded time (then the clock queues the next run)."""
     account = ChannelAccount.objects.filter(pk=account_id, kind="x", is_active=True).first()

@@ -3,10 +3,13 @@ import threading
 import time
 
 from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
+from django.utils.crypto import get_random_string
 from django.utils.module_loading import import_string
+from django_tasks_db.management.commands.db_worker import Worker
+
+from madoguchi.lib import lanes
 
 logger = logging.getLogger(__name__)
 
@@ -25,18 +28,61 @@ def _clock(interval: float) -> None:
         time.sleep(interval)
 
 
+def _lane_worker(lane: str, interval: float) -> Worker:
+    return Worker(
+        queue_names=[lane],
+        interval=interval,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=f"{lane}-{get_random_string(24)}",
+        excluded_queue_names=[],
+    )
+
+
+def _run_lane(worker: Worker) -> None:
+    """One lane's loop in its own thread (and so its own database connection)."""
+    try:
+        worker.run()
+    except Exception:
+        logger.exception("worker lane %s stopped", worker.queue_names[0])
+    finally:
+        close_old_connections()
+
+
 class Command(BaseCommand):
     help = "Run background tasks from the database queue (several workers may run at once)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--interval", type=float, default=0.5, help="queue poll interval, seconds")
         parser.add_argument("--clock-interval", type=float, default=15.0)
+        parser.add_argument(
+            "--lanes",
+            default=",".join(lanes.ALL),
+            help="comma-separated lanes this process runs, one thread each (default: all of %(default)s)",
+        )
 
     def handle(self, *args: object, **opts: object) -> None:
+        chosen = [name.strip() for name in str(opts["lanes"]).split(",") if name.strip()]
+        unknown = sorted(set(chosen) - set(lanes.ALL))
+        if unknown or not chosen:
+            raise CommandError(f"--lanes takes some of {', '.join(lanes.ALL)}; got {opts['lanes']!r}")
+        level = logging.INFO if int(opts.get("verbosity", 1)) else logging.CRITICAL  # type: ignore[call-overload]
+        for name in ("django_tasks", "django_tasks_db"):
+            logging.getLogger(name).setLevel(level)
         threading.Thread(target=_clock, args=(float(opts["clock_interval"]),), daemon=True).start()  # type: ignore[arg-type]
-        call_command(
-            "db_worker",
-            interval=float(opts["interval"]),  # type: ignore[arg-type]
-            queue_name="*",
-            verbosity=int(opts.get("verbosity", 1)),  # type: ignore[call-overload]
-        )
+        interval = float(opts["interval"])  # type: ignore[arg-type]
+        # The first lane runs in the main thread and answers Ctrl-C / SIGTERM (a task in progress
+        # there finishes first); the other lanes' threads end with the process. Their tasks are
+        # all resumable: embeddings and refinement continue from what is stored, and streams from
+        # their cursors.
+        # Only the default lane's latency is felt by a person; the others poll less often.
+        main, *others = [
+            _lane_worker(lane, interval if lane == lanes.DEFAULT else max(interval, 1.0)) for lane in dict.fromkeys(chosen)
+        ]
+        for worker in others:
+            threading.Thread(target=_run_lane, args=(worker,), name=f"lane-{worker.queue_names[0]}", daemon=True).start()
+        self.stdout.write(f"worker lanes: {', '.join(dict.fromkeys(chosen))}")
+        main.configure_signals()
+        main.run()
