@@ -115,6 +115,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "madoguchi.connectors.context_processors.channel_alerts",
+                "madoguchi.inbox.context_processors.outbox_alert",
             ],
         },
     },

@@ -7,15 +7,16 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from madoguchi.accounts.models import User
 from madoguchi.accounts.queries import workspace_id_of
 from madoguchi.inbox import search
-from madoguchi.inbox.models import Conversation, Message, Status
+from madoguchi.inbox.models import Conversation, Message, Outbox, OutboxStatus, Status
 
 VIEWS = {
     "todo": _("To do"),
@@ -161,3 +162,30 @@ def history(conversation: Conversation, before: int | None = None, limit: int = 
     rows = rows[:limit]
     rows.reverse()
     return rows, more
+
+
+# A due reply the worker has not claimed for this long means no worker is taking tasks: the
+# clock re-queues lost rows after a minute, and a running worker sends within seconds.
+OUTBOX_STALL = dt.timedelta(minutes=3)
+
+
+@dataclass(frozen=True)
+class StalledOutbox:
+    count: int
+    since: dt.datetime
+
+
+def stalled_outbox(workspace_id: int, now: dt.datetime | None = None) -> StalledOutbox | None:
+    """Replies of the workspace that have been due for `OUTBOX_STALL` and that no worker holds.
+
+    Rows waiting out a retry back-off are not due yet, so a platform that is down does not count
+    here (the channel's own alert says that); this is the worker being down or its lane stuck.
+    """
+    now = now or timezone.now()
+    rows = (
+        Outbox.objects.filter(workspace_id=workspace_id, status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING])
+        .filter(next_attempt_at__lte=now - OUTBOX_STALL)
+        .exclude(locked_until__gt=now)
+    )
+    found = rows.aggregate(n=Count("pk"), since=Min("next_attempt_at"))
+    return StalledOutbox(found["n"], found["since"]) if found["n"] else None
