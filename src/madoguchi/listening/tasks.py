@@ -31,8 +31,9 @@ from madoguchi.listening.triage import classify, priority, refined_urgencies
 logger = logging.getLogger(__name__)
 
 REFINE_WINDOW = dt.timedelta(hours=6)
-# Small batches (about a second of CPU each) that queue their successor: a worker runs tasks one
-# at a time, and an outbox delivery queued meanwhile must not wait behind minutes of embedding.
+# Small batches (about a second of CPU each) that queue their successor. Refinement runs in the
+# worker's bulk lane (lib/lanes.py), so replies never wait for it; small batches still let the
+# other bulk work (article embeddings after a publish) take turns with a burst of captures.
 REFINE_BATCH = 32
 CURSOR = "refine-urgency"
 
