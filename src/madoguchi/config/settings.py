@@ -197,8 +197,8 @@ TASKS = {
 
 # Clock-driven tasks every worker runs every few seconds; each claims its rows atomically.
 # Rate limits (web chat, web form) and small caches. "local": per process (one web process, the
-# default). "database": shared by every process and machine (run `madoguchi createcachetable`
-# once after choosing it).
+# default). "database": shared by every process and machine (`madoguchi migrate` creates its
+# table: web/apps.py).
 CACHE_BACKEND = env_str("MADOGUCHI_CACHE", "local")
 if CACHE_BACKEND == "database":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "madoguchi_cache"}}
