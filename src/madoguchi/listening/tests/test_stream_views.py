@@ -112,7 +112,8 @@ def test_stream_query_count_does_not_grow_with_posts(cast, posts, client_for):
         capture(cast, f"iphone number {i}", f"more{i}")
     with CaptureQueriesContext(connection) as many:
         client.get("/listening/")
-    assert len(many) == len(few) <= 8
+    # 9: the page's own queries plus the channel and stalled-outbox banners' one each.
+    assert len(many) == len(few) <= 9
 
 
 def test_rules_page_is_read_only_for_agents(cast, rules, client_for):
