@@ -41,14 +41,22 @@ def _lane_worker(lane: str, interval: float) -> Worker:
     )
 
 
+# On Ctrl-C / SIGTERM the lanes in threads get this long to finish the task in hand.
+SHUTDOWN_GRACE = 25.0
+
+
 def _run_lane(worker: Worker) -> None:
-    """One lane's loop in its own thread (and so its own database connection)."""
-    try:
-        worker.run()
-    except Exception:
-        logger.exception("worker lane %s stopped", worker.queue_names[0])
-    finally:
-        close_old_connections()
+    """One lane's loop in its own thread (and so its own database connection). A crash of the
+    loop itself (the database gone for a moment) restarts it after a pause instead of leaving
+    the lane dead while the process lives on."""
+    while worker.running:
+        try:
+            worker.run()
+        except Exception:
+            logger.exception("worker lane %s failed; restarting in 5 s", worker.queue_names[0])
+            time.sleep(5)
+        finally:
+            close_old_connections()
 
 
 class Command(BaseCommand):
@@ -73,16 +81,27 @@ class Command(BaseCommand):
             logging.getLogger(name).setLevel(level)
         threading.Thread(target=_clock, args=(float(opts["clock_interval"]),), daemon=True).start()  # type: ignore[arg-type]
         interval = float(opts["interval"])  # type: ignore[arg-type]
-        # The first lane runs in the main thread and answers Ctrl-C / SIGTERM (a task in progress
-        # there finishes first); the other lanes' threads end with the process. Their tasks are
-        # all resumable: embeddings and refinement continue from what is stored, and streams from
-        # their cursors.
         # Only the default lane's latency is felt by a person; the others poll less often.
         main, *others = [
             _lane_worker(lane, interval if lane == lanes.DEFAULT else max(interval, 1.0)) for lane in dict.fromkeys(chosen)
         ]
-        for worker in others:
-            threading.Thread(target=_run_lane, args=(worker,), name=f"lane-{worker.queue_names[0]}", daemon=True).start()
+        threads = [
+            threading.Thread(target=_run_lane, args=(worker,), name=f"lane-{worker.queue_names[0]}", daemon=True)
+            for worker in others
+        ]
+        for thread in threads:
+            thread.start()
         self.stdout.write(f"worker lanes: {', '.join(dict.fromkeys(chosen))}")
+        # The first lane runs in the main thread and answers Ctrl-C / SIGTERM (its task in hand
+        # finishes first). The other lanes then stop taking tasks and get SHUTDOWN_GRACE to finish
+        # theirs; a longer one (a streaming session) is cut off, which every such task survives:
+        # embeddings and refinement continue from what is stored, streams from their cursors.
         main.configure_signals()
-        main.run()
+        try:
+            main.run()
+        finally:
+            for worker in others:
+                worker.running = False
+            deadline = time.monotonic() + SHUTDOWN_GRACE
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
