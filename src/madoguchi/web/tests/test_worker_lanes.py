@@ -54,3 +54,23 @@ def test_a_reply_goes_out_while_an_embedding_pass_waits_in_its_own_lane(cast):
 def test_the_worker_refuses_a_lane_it_does_not_know():
     with pytest.raises(CommandError, match="bulk"):
         call_command("worker", lanes="default,fast")
+
+
+def test_a_lane_whose_loop_crashes_starts_again(monkeypatch):
+    from madoguchi.web.management.commands import worker as command
+
+    class FlakyLane:
+        queue_names = [lanes.BULK]
+        running = True
+        runs = 0
+
+        def run(self):
+            self.runs += 1
+            if self.runs == 1:
+                raise RuntimeError("database went away")
+            self.running = False  # the second run ends as a shutdown would
+
+    monkeypatch.setattr(command.time, "sleep", lambda s: None)
+    lane = FlakyLane()
+    command._run_lane(lane)
+    assert lane.runs == 2
