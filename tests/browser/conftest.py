@@ -8,13 +8,19 @@ Playwright's event loop from outliving these tests and upsetting Django's async-
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from .harness import AGENT, AGENT2, CHROMIUM, Server, launch, log_in, running_server
+
+# Several steps are asynchronous: a reply goes through the worker's outbox to the platform and
+# back as a live event, a customer's message through the driver, ingest and the event stream. On
+# a loaded 2-core CI machine that can take seconds; these tests check that it happens, not how
+# fast (Playwright's default wait for an expectation is 5 s).
+expect.set_options(timeout=15_000)
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -64,3 +70,17 @@ def open_page(chromium: Browser, sessions: dict[str, Any], server: Server) -> It
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """A failing browser test shows the end of the server's and worker's log: the data dir is
+    deleted afterwards, and a CI failure is otherwise hard to explain."""
+    outcome = yield
+    report = outcome.get_result()
+    server = getattr(item, "funcargs", {}).get("server")
+    if report.failed and call.when == "call" and isinstance(server, Server):
+        log = server.data_dir / "server.log"
+        if log.exists():
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-80:]
+            report.sections.append(("server and worker log (last 80 lines)", "\n".join(tail)))
