@@ -156,7 +156,7 @@ class SearchLog(models.Model):
     query = models.CharField(max_length=200)
     day = models.DateField()
     searches = models.PositiveIntegerField(default=0)
-    # Searches whose best result was not good enough (see queries.result_quality).
+    # Searches whose best result was not good enough (see queries._quality).
     no_good = models.PositiveIntegerField(default=0)
     best_quality = models.FloatField(default=0.0)
     last_at = models.DateTimeField(default=timezone.now)

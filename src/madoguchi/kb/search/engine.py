@@ -51,6 +51,12 @@ def mean_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (both / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
+# dense_baseline: below this many vectors the median is the few articles themselves, not
+# "unrelated"; above the sample size a sample is as good and cheaper.
+BASELINE_MIN_VECTORS = 30
+BASELINE_SAMPLE = 1024
+
+
 @dataclass(frozen=True)
 class Doc:
     """One searchable article: its id, its question/title, its answer/body and its language."""
@@ -268,6 +274,19 @@ class SearchIndex:
         # a busy machine waiting for those threads took 15-30 ms where one core needs about 1 ms
         # for 10,000 × 384 (bench/README.md, kb section).
         return ids, np.einsum("ij,j->i", matrix, np.asarray(query_vector, dtype=np.float32))
+
+    def dense_baseline(self, query_vector: np.ndarray) -> float | None:
+        """The median cosine between this query and the articles: what "unrelated" looks like
+        for this query, model and corpus. e5's cosines sit in a narrow band (unrelated texts near
+        0.83, paraphrases near 0.92), so whether a match stands out says more than its cosine.
+        None when there are too few vectors for a median to mean anything."""
+        if self._dense is None:
+            self._dense = self._build_dense()
+        ids, matrix = self._dense
+        if len(ids) < BASELINE_MIN_VECTORS:
+            return None
+        step = max(1, len(ids) // BASELINE_SAMPLE)  # evenly spaced rows: 0.1 ms at 10,000 articles
+        return float(np.median(np.einsum("ij,j->i", matrix[::step], np.asarray(query_vector, dtype=np.float32))))
 
     def search(
         self,

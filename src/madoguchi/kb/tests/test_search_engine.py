@@ -127,3 +127,41 @@ def test_word_coverage_is_the_share_of_query_words_in_a_document():
     index.add(DOCS)
     terms = set(analyze("返品の受付時間"))
     assert index.coverage(3, terms) > index.coverage(2, terms) == 0.0
+
+
+def test_the_dense_baseline_is_the_median_cosine_once_there_are_enough_vectors():
+    rng = np.random.default_rng(3)
+    index = SearchIndex(None)
+    vectors = rng.standard_normal((40, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    docs = [Doc(i, f"q{i}", "a") for i in range(40)]
+    index.add(docs[:10])
+    index.set_vectors({i: vectors[i] for i in range(10)})
+    query = vectors[0]
+    assert index.dense_baseline(query) is None  # ten articles: their median says nothing general
+    index.add(docs[10:])
+    index.set_vectors({i: vectors[i] for i in range(40)})
+    assert index.dense_baseline(query) == np.float32(np.median(vectors @ query))
+
+
+def test_a_close_cosine_is_no_good_match_when_every_article_is_about_as_close():
+    """e5's cosines sit in a narrow band: 0.87 means little if the corpus sits at 0.85 for this
+    query (the old fixed 0.85 cutoff called it good), and a lot if it stands 0.1 above it."""
+    from madoguchi.kb import queries
+
+    dim, n = 64, 40
+    query = np.eye(dim, dtype=np.float32)[0]
+
+    def toward(cosine: float, axis: int) -> np.ndarray:
+        return (cosine * np.eye(dim)[0] + np.sqrt(1 - cosine**2) * np.eye(dim)[axis]).astype(np.float32)
+
+    def best_quality(top: float) -> float:
+        index = SearchIndex(None)
+        index.add([Doc(i, f"q{i}", "a") for i in range(n)])
+        index.set_vectors({i: toward(top if i == 0 else 0.85, 1 + i) for i in range(n)})
+        hit = index.search("q0", limit=1, mode="dense", query_vector=query)
+        bar = queries._Bar(index.dense_baseline(query), queries.GOOD_MARGIN)
+        return queries._quality(index, hit[0], set(), bar)
+
+    assert best_quality(0.87) < 1.0
+    assert best_quality(0.95) >= 1.0

@@ -393,3 +393,17 @@ def test_serve_and_worker_warm_the_indexes_in_the_background(monkeypatch, argv, 
     monkeypatch.setattr(threading, "Timer", Timer)
     apps.get_app_config("kb").ready()
     assert started == ([(tasks.warm_in_background, True)] if warms else [])
+
+
+def test_a_best_result_that_does_not_stand_out_from_the_corpus_is_no_good_result(cast):
+    """With enough articles, a match is judged against the query's median cosine to all of them:
+    a closest article that is no closer than the rest does not count as an answer."""
+    topics = ["返品", "解約", "配送", "請求", "ログイン", "パスワード", "ポイント", "領収書", "障害", "営業時間"]
+    for topic in topics:
+        for kind in ("方法", "期限", "料金", "窓口"):
+            actions.do_create_article(cast.ws, title=f"{topic}の{kind}", body=f"{topic}の{kind}のご案内。", status=ArticleStatus.PUBLISHED)
+    tasks.embed_articles.call(cast.ws.pk)
+    queries.search(cast.ws.pk, "ギフト包装はできますか", log="help")
+    queries.search(cast.ws.pk, "返品の期限を教えて", log="help")
+    assert SearchLog.objects.get(query="ギフト包装はできますか").no_good == 1
+    assert SearchLog.objects.get(query="返品の期限を教えて").no_good == 0
