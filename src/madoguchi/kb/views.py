@@ -278,13 +278,19 @@ def help_search(request: HttpRequest, brand_id: int) -> HttpResponse:
     if brand is None:
         raise Http404
     q = request.GET.get("q", "").strip()[:200]
-    lang = request.GET.get("lang", "")[:8]
+    # Articles in the reader's language, as on the home page (so a Japanese reader does not get
+    # the English translation of the same answer beside it); any language when none answers well.
+    lang = _reader_language(request)
     # Instant results are not counted while the visitor types; the JavaScript asks once more
     # with log=1 when typing pauses, and a submitted search is always counted. Bots never.
     log = "help" if q and (not request.GET.get("partial") or request.GET.get("log")) and not _is_bot(request) else ""
-    results = queries.search(brand.workspace_id, q, limit=10, lang=lang, log=log) if q else []
+    results = queries.search(brand.workspace_id, q, limit=10, lang=lang, log=log, any_lang=True) if q else []
+    # The leading results that clearly answer, then a few more under their own heading (in rank
+    # order: a good result ranked below a weak one stays below it).
+    lead = next((i for i, r in enumerate(results) if not r.good), len(results))
+    good, weak = results[:lead], results[lead:][: 3 if lead else 5]
     template = "kb/_help_results.html" if request.GET.get("partial") else "kb/help_search.html"
-    return render(request, template, {"brand": brand, "q": q, "results": results})
+    return render(request, template, {"brand": brand, "q": q, "good": good, "weak": weak})
 
 
 def public_article(request: HttpRequest, article_id: int, slug: str = "") -> HttpResponse:

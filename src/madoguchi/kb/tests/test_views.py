@@ -151,3 +151,33 @@ def test_related_articles_use_the_articles_own_vector(imported, client):
 def test_instant_search_returns_only_the_result_list(imported, client):
     html = client.get(f"/help/{imported.brand.pk}/search/", {"q": "shipping", "partial": "1"}, **BROWSER).content.decode()
     assert html.lstrip().startswith("<ul") and "What are your shipping costs?" in html and "<html" not in html
+
+
+# -- help-site search: the reader's language, clear answers first ----------------------------
+
+JA_BROWSER = {**BROWSER, "HTTP_ACCEPT_LANGUAGE": "ja"}
+EN_BROWSER = {**BROWSER, "HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+def test_help_search_answers_in_the_readers_language(imported, client):
+    url = f"/help/{imported.brand.pk}/search/"
+    ja = client.get(url, {"q": "パスワード password"}, **JA_BROWSER).content.decode()
+    assert "パスワードを忘れました" in ja and "How can I reset my password?" not in ja
+    en = client.get(url, {"q": "パスワード password"}, **EN_BROWSER).content.decode()
+    assert "How can I reset my password?" in en and "パスワードを忘れました" not in en
+    switched = client.get(url, {"q": "パスワード password", "lang": "en", "partial": "1"}, **JA_BROWSER).content.decode()
+    assert "How can I reset my password?" in switched  # the language switch wins over the browser
+
+
+def test_help_search_falls_back_to_any_language_when_none_answers_in_the_readers(imported, client):
+    html = client.get(f"/help/{imported.brand.pk}/search/", {"q": "shipping costs"}, **JA_BROWSER).content.decode()
+    assert "What are your shipping costs?" in html
+
+
+def test_help_search_puts_clear_answers_first_and_the_rest_under_their_own_heading(imported, client):
+    url = f"/help/{imported.brand.pk}/search/"
+    html = client.get(url, {"q": "営業時間"}, **JA_BROWSER).content.decode()
+    clear, _, rest = html.partition("他に役立ちそうな記事")
+    assert "営業時間は何時から何時までですか" in clear and "営業時間は何時から" not in rest
+    vague = client.get(url, {"q": "ギフト包装はできますか"}, **JA_BROWSER).content.decode()
+    assert "はっきり答えている記事はありません" in vague or "一致する記事はありません" in vague
