@@ -272,6 +272,8 @@ class Result:
     # Whether the embedding judged this result too (False while its vector is not computed yet,
     # when only the words can say whether it is good).
     checked: bool = False
+    # `_quality`: 1 or more is good; the agents' panel also shows results from half of that.
+    quality: float = 1.0
 
 
 # What counts as a good result: for the "searches with no good result" report, for showing a
@@ -345,7 +347,7 @@ def search(
             hits, quality = wider, wider_quality
     articles = Article.objects.select_related("category").in_bulk([h.id for h in hits])
     results = [
-        Result(articles[h.id], h.score, snippet(articles[h.id].body, terms), quality[h.id] >= 1.0, h.dense != 0.0)
+        Result(articles[h.id], h.score, snippet(articles[h.id].body, terms), quality[h.id] >= 1.0, h.dense != 0.0, quality[h.id])
         for h in hits
         if h.id in articles
     ]

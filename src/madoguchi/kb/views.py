@@ -114,6 +114,9 @@ def restore(request: HttpRequest, article_id: int) -> HttpResponse:
     return redirect("kb:article", article_id=a.pk)
 
 
+SUGGESTION_QUALITY = 0.5
+
+
 @role_required("agent")
 def suggestions(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """The side panel of a conversation: articles for the customer's latest message."""
@@ -122,8 +125,10 @@ def suggestions(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = inbox_queries.access_conversation(request.user, conversation_id)  # type: ignore[arg-type]
     q = request.GET.get("q", "").strip()[:1000] or queries.latest_customer_text(conversation)
     results = queries.search(conversation.workspace_id, q, limit=5) if q else []
-    # Articles the embedding found far from the message are noise beside a reply: left out.
-    results = [r for r in results if r.good or not r.checked]
+    # Articles the embedding found no closer to the message than the rest of the knowledge base
+    # are noise beside a reply: left out. The bar is half the help site's: an agent judges a
+    # near miss in a second, a customer does not.
+    results = [r for r in results if r.quality >= SUGGESTION_QUALITY or not r.checked]
     similar = queries.similar_conversations(conversation.workspace_id, q, exclude=conversation.pk) if q else []
     items = [
         {"result": r, "url": request.build_absolute_uri(reverse("kb:public_article", args=[r.article.pk]))}

@@ -181,3 +181,25 @@ def test_help_search_puts_clear_answers_first_and_the_rest_under_their_own_headi
     assert "営業時間は何時から何時までですか" in clear and "営業時間は何時から" not in rest
     vague = client.get(url, {"q": "ギフト包装はできますか"}, **JA_BROWSER).content.decode()
     assert "はっきり答えている記事はありません" in vague or "一致する記事はありません" in vague
+
+
+def test_the_panel_keeps_near_misses_an_agent_can_judge_and_drops_unrelated_articles(imported, client_for, monkeypatch):
+    from madoguchi.kb import queries, views
+    from madoguchi.kb.tasks import embed_articles
+
+    embed_articles.call(imported.ws.pk)
+    conv = imported.inbound("返品をお願いしたいのですが").message.conversation
+    real = queries.search
+
+    def judged(quality_of):
+        def search(*args, **kwargs):
+            return [queries.Result(r.article, r.score, r.snippet, False, True, quality_of(r)) for r in real(*args, **kwargs)]
+
+        return search
+
+    client = client_for(imported.agent)
+    monkeypatch.setattr(views.queries, "search", judged(lambda r: 0.7 if r.article.external_id == "ja-1" else 0.2))
+    html = client.get(f"/kb/suggest/{conv.pk}/").content.decode()
+    assert "返品したい商品があります" in html and "営業時間" not in html
+    monkeypatch.setattr(views.queries, "search", judged(lambda r: 0.2))
+    assert "返品したい商品があります" not in client.get(f"/kb/suggest/{conv.pk}/").content.decode()
