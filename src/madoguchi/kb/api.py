@@ -26,6 +26,10 @@ class SearchHit(Schema):
     snippet: str
     language: str
     url: str = Field(description="The article's page on the help site")
+    answers: bool = Field(
+        description="Whether the article clearly answers the query: its match stands out from the rest of the knowledge base "
+        "(the judgement behind the help site's clear answers and the report of searches with no good result)"
+    )
 
 
 class SearchOut(Schema):
@@ -109,6 +113,7 @@ def search(
                 "snippet": r.snippet,
                 "language": r.article.language,
                 "url": _url(r.article),
+                "answers": r.good,
             }
             for r in results
         ]

@@ -41,8 +41,17 @@ def test_search_returns_ranked_articles_with_snippets(imported):
     assert res.status_code == 200
     items = res.json()["items"]
     assert items[0]["external_id"] == "ja-3"
-    assert set(items[0]) >= {"id", "external_id", "title", "score", "snippet"}
+    assert set(items[0]) >= {"id", "external_id", "title", "score", "snippet", "answers"}
     assert "再設定" in items[0]["snippet"]
+
+
+def test_search_says_which_results_clearly_answer(imported):
+    from madoguchi.kb.tasks import embed_articles
+
+    embed_articles.call(imported.ws.pk)
+    items = _api(imported.agent)("get", "/api/v1/kb/search?q=パスワードを忘れてしまった&limit=5").json()["items"]
+    assert items[0]["external_id"] == "ja-3" and items[0]["answers"] is True
+    assert [i["answers"] for i in items[1:]] and not any(i["answers"] for i in items[1:])  # the others do not
 
 
 def test_search_filters_by_language(imported):
