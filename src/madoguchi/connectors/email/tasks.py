@@ -29,6 +29,11 @@ def _due(account: ChannelAccount, now: dt.datetime) -> bool:
     return not last or dt.datetime.fromisoformat(last) + dt.timedelta(seconds=every) <= now
 
 
+def _idle_seconds(account: ChannelAccount) -> float:
+    """How long a sync stays on IMAP IDLE after fetching (opt-in, `config["imap_idle_seconds"]`)."""
+    return min(float(account.config.get("imap_idle_seconds") or 0), MAX_IDLE_SECONDS)
+
+
 @task()
 def poll_mailboxes() -> dict[str, int]:
     """Clock task: queue a sync for each active mailbox whose poll interval has passed."""
@@ -43,8 +48,8 @@ def poll_mailboxes() -> dict[str, int]:
         try:
             # With IDLE the sync holds its connection for minutes: the stream lane, not the
             # lane that delivers replies.
-            idles = float(account.config.get("imap_idle_seconds") or 0) > 0
-            sync_mailbox.using(queue_name=lanes.STREAM if idles else lanes.DEFAULT).enqueue(account.pk)
+            lane = lanes.STREAM if _idle_seconds(account) > 0 else lanes.DEFAULT
+            sync_mailbox.using(queue_name=lane).enqueue(account.pk)
             queued += 1
         except Exception:  # the next tick tries again
             logger.exception("could not queue the sync of mailbox %s", account.pk)
@@ -64,7 +69,7 @@ def sync_mailbox(account_id: int) -> dict[str, object]:
     now = timezone.now()
     try:
         # Opt-in IDLE: this worker stays with the mailbox a while, so new mail lands in seconds.
-        idle_seconds = min(float(account.config.get("imap_idle_seconds") or 0), MAX_IDLE_SECONDS)
+        idle_seconds = _idle_seconds(account)
         report = (
             imap.sync_and_wait(account, idle_seconds) if idle_seconds > 0 else imap.sync(account)
         )
