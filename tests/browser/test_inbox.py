@@ -96,6 +96,22 @@ def test_reply_leaves_todo_resolve_with_e_and_customer_reopens_live(open_page, s
     assert page.evaluate("window.__notReloaded") is True
 
 
+def test_typing_a_reply_survives_live_updates_of_the_thread(open_page, server: Server):
+    name = unique("Liam Chen")
+    thread = f"thread-{name}"
+    conv = server.customer_writes("Can I change my delivery address?", name=name, thread=thread)
+    page = open_page(f"inbox/c/{conv}/")
+    wait_live(page)
+    page.locator("#reply-text").click()
+    server.customer_writes("It's for order B-7731.", name=name, thread=thread)
+    # Keep typing while the thread refreshes: no keystroke is lost, the focus stays.
+    words = "Thanks, I have changed the address on order B-7731 for you."
+    page.keyboard.type(words, delay=40)
+    expect(page.locator("#thread")).to_contain_text("B-7731")
+    expect(page.locator("#reply-text")).to_have_value(words)
+    expect(page.locator("#reply-text")).to_be_focused()
+
+
 def test_j_k_move_through_the_list_enter_opens_and_question_mark_shows_help(open_page, server: Server):
     names = [unique("Liam Johnson"), unique("Mia Garcia"), unique("田中 健一")]
     for n in names:

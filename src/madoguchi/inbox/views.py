@@ -34,12 +34,12 @@ from madoguchi.accounts.queries import check_role, role_required, workspace_id_o
 from madoguchi.connectors.models import ChannelAccount, ChannelKind
 from madoguchi.connectors.queries import check_reply_mode, composer_hints
 from madoguchi.inbox import actions, queries
+from madoguchi.inbox.events import page_cursor
 from madoguchi.inbox.live import stream_response
 from madoguchi.inbox.models import (
     Attachment,
     Conversation,
     Label,
-    LiveEvent,
     MessageEvent,
     Priority,
     Status,
@@ -80,8 +80,11 @@ def _list_path(request: HttpRequest) -> str:
     return reverse("inbox:index") + (f"?{query}" if query else "")
 
 
-def _list_context(request: HttpRequest) -> dict:
+def _list_context(request: HttpRequest, live_after: int | None = None) -> dict:
+    """The list pane's context; `live_after`, the page's live cursor if the caller read it first."""
     user: User = request.user  # type: ignore[assignment]
+    if live_after is None:
+        live_after = page_cursor()  # before the rows: see events.page_cursor
     workspace_id = workspace_id_of(user)
     f = _filter_from(request)
     try:
@@ -96,7 +99,7 @@ def _list_context(request: HttpRequest) -> dict:
         "query_string": query,
         "list_path": _list_path(request),
         # The page's SSE stream starts after this event, so nothing published while it loads is lost.
-        "live_after": LiveEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0,
+        "live_after": live_after,
         "views": queries.VIEWS,
         "counts": queries.counts_for(user),
         "channels": [
@@ -122,6 +125,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @role_required("agent")
 def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
+    live_after = page_cursor()  # before the thread is read: see events.page_cursor
     conv = queries.access_conversation(user, conversation_id)
     workspace_id = workspace_id_of(user)
     actions.do_mark_seen(conv, user)
@@ -154,7 +158,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     }
     if request.GET.get("partial") == "conversation":
         return render(request, "inbox/_conversation.html", ctx)
-    ctx.update(_list_context(request))
+    ctx.update(_list_context(request, live_after))
     return render(request, "inbox/inbox.html", ctx)
 
 

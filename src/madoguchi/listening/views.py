@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from madoguchi.accounts.models import User
 from madoguchi.accounts.queries import role_required, workspace_id_of, workspace_of
 from madoguchi.connectors.models import ChannelKind
-from madoguchi.inbox.models import LiveEvent
+from madoguchi.inbox.events import page_cursor
 from madoguchi.ingest.models import Post
 from madoguchi.listening import actions, queries
 from madoguchi.listening.forms import RuleForm
@@ -33,6 +33,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 @role_required("agent")
 def stream(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
+    live_after = page_cursor()  # before the posts are read: see inbox.events.page_cursor
     view = request.GET.get("view", "todo")
     view = view if view in queries.VIEWS else "todo"
     sort = request.GET.get("sort", "priority")
@@ -54,7 +55,7 @@ def stream(request: HttpRequest) -> HttpResponse:
             "handled": queries.handled(user),
             "here": request.get_full_path(),
             "has_rules": queries.rules_for(user).exists(),
-            "live_after": LiveEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0,
+            "live_after": live_after,
         },
     )
 

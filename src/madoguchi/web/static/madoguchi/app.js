@@ -12,7 +12,10 @@
   }
 
   // --- list refresh -------------------------------------------------------------------------
+  // Two refreshes can be in flight at once (an event arrives while the last one loads); a slow
+  // older answer must not overwrite a newer one, or a sent reply shows "Sending" again.
   let refreshTimer = null;
+  let listAsked = 0, listShown = 0;
   function refreshList() {
     const pane = $("#list-pane");
     if (!pane) return;
@@ -22,9 +25,13 @@
       url.searchParams.set("partial", "list");
       const checked = $$("#conv-list input:checked").map((i) => i.value);
       const cursorId = ($(".conv-item.cursor") || {}).dataset?.id;
+      const asked = ++listAsked;
       const res = await fetch(url, { credentials: "same-origin" });
       if (!res.ok) return;
-      pane.innerHTML = await res.text();
+      const html = await res.text();
+      if (asked < listShown) return;
+      listShown = asked;
+      pane.innerHTML = html;
       checked.forEach((id) => { const box = $(`#conv-list input[value="${id}"]`); if (box) box.checked = true; });
       const conv = $("#conversation");
       if (conv) $$(".conv-item").forEach((li) => li.classList.toggle("selected", li.dataset.id === conv.dataset.id));
@@ -34,26 +41,27 @@
   }
 
   let threadTimer = null;
+  let threadAsked = 0, threadShown = 0;
   function refreshConversation() {
     const conv = $("#conversation");
     if (!conv) return;
     clearTimeout(threadTimer);
     threadTimer = setTimeout(async () => {
-      const text = $("#reply-text");
-      const draft = text ? text.value : "";
-      const focused = document.activeElement === text;
       const url = new URL(location.href);
       url.searchParams.set("partial", "conversation");
+      const asked = ++threadAsked;
       const res = await fetch(url, { credentials: "same-origin" });
       if (!res.ok) return;
+      const html = await res.text();
+      if (asked < threadShown) return;
+      threadShown = asked;
       const holder = document.createElement("div");
-      holder.innerHTML = await res.text();
+      holder.innerHTML = html;
       const fresh = $("#conversation", holder);
-      // Keep what the agent is typing: swap the thread and header only.
+      // Swap the thread and header only: the composer, with what the agent is typing (even
+      // during this fetch) and its focus, stays as it is.
       $("#thread").replaceWith($("#thread", fresh));
       $(".conv-head").replaceWith($(".conv-head", fresh));
-      if (text && draft) text.value = draft;
-      if (focused && text) text.focus();
       scrollThread();
     }, 150);
   }
