@@ -63,6 +63,16 @@ _TRANSITIONS: dict[tuple[str, str], bool] = {
 }
 
 
+def allowed_statuses(article: Article, user: User) -> list[tuple[str, str]]:
+    """The statuses `user` may move `article` to, as (value, label) in the workflow's order."""
+    return [
+        (value, str(label))
+        for value, label in ArticleStatus.choices
+        if (needs_manager := _TRANSITIONS.get((article.status, value))) is not None
+        and (not needs_manager or user.has_role("manager"))
+    ]
+
+
 class KbError(ValueError):
     """A knowledge-base request refused, with a message for the person who made it."""
 

@@ -5,6 +5,7 @@ from madoguchi.kb import views
 app_name = "kb"
 urlpatterns = [
     path("kb/", views.index, name="index"),
+    path("kb/new/", views.new_article, name="new"),
     path("kb/import/", views.import_file, name="import"),
     path("kb/a/<int:article_id>/", views.article, name="article"),
     path("kb/a/<int:article_id>/status/", views.set_status, name="status"),

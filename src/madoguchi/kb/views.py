@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from madoguchi.accounts.models import Brand, User
 from madoguchi.accounts.queries import role_required, workspace_id_of, workspace_of
-from madoguchi.kb import actions, queries
+from madoguchi.kb import actions, forms, queries
 from madoguchi.kb.markdown import render_markdown
 from madoguchi.kb.models import Article, ArticleStatus, Category
 
@@ -44,26 +44,44 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("agent")
+def new_article(request: HttpRequest) -> HttpResponse:
+    """Write a new article; it starts as a draft (a manager publishes it)."""
+    user: User = request.user  # type: ignore[assignment]
+    form = forms.ArticleForm(request.POST or None, workspace_id=workspace_id_of(user))
+    if request.method == "POST" and form.is_valid():
+        try:
+            a = actions.do_create_article(workspace_of(user), author=user, **form.cleaned_data)
+        except actions.KbError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Draft saved."))
+            return redirect("kb:article", article_id=a.pk)
+    return render(request, "kb/new.html", {"form": form})
+
+
+@role_required("agent")
 def article(request: HttpRequest, article_id: int) -> HttpResponse:
+    """An article with its status buttons, editor and history; a refused edit keeps what was typed."""
     user: User = request.user  # type: ignore[assignment]
     a = queries.access_article(user, article_id)
-    if request.method == "POST":
+    initial = {"title": a.title, "language": a.language, "category": a.category_id, "body": a.body}
+    form = forms.ArticleForm(request.POST or None, initial=initial, workspace_id=a.workspace_id)
+    if request.method == "POST" and form.is_valid():
+        changes = dict(form.cleaned_data)
         try:
-            actions.do_update_article(
-                a,
-                author=user,
-                title=request.POST.get("title", ""),
-                body=request.POST.get("body", ""),
-                language=request.POST.get("language", a.language)[:16],
-            )
-            messages.success(request, _("Article saved."))
+            actions.do_update_article(a, author=user, **changes)
         except actions.KbError as exc:
-            messages.error(request, str(exc))
-        return redirect("kb:article", article_id=a.pk)
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Article saved."))
+            return redirect("kb:article", article_id=a.pk)
     return render(
         request,
         "kb/article.html",
-        {"article": a, "html": render_markdown(a.body), "versions": list(a.versions.select_related("author")[:50]), "statuses": ArticleStatus.choices},
+        {
+            "article": a, "form": form, "html": render_markdown(a.body), "versions": list(a.versions.select_related("author")[:50]),
+            "moves": actions.allowed_statuses(a, user),
+        },
     )
 
 

@@ -1,0 +1,80 @@
+"""The article editor: writing a new article, editing one without losing what was typed, moving it."""
+
+from __future__ import annotations
+
+import pytest
+
+from madoguchi.conftest import csrf_post
+from madoguchi.kb import actions
+from madoguchi.kb.models import Article, ArticleStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_knowledge_base_offers_a_new_article_to_agents(cast, client_for):
+    page = client_for(cast.agent).get("/kb/").content.decode()
+    assert 'href="/kb/new/"' in page
+
+
+def test_an_agent_writes_a_new_article_as_a_draft_in_a_category(cast, client_for):
+    shipping = actions.do_create_category(cast.ws, "配送")
+    client = client_for(cast.agent)
+    assert "配送" in client.get("/kb/new/").content.decode()
+    res = csrf_post(client, "/kb/new/", {"title": "送料はいくらですか", "body": "全国一律 **500円** です。", "language": "", "category": shipping.pk})
+    article = Article.objects.get(title="送料はいくらですか")
+    assert res.status_code == 302 and res["Location"] == f"/kb/a/{article.pk}/"
+    assert (article.status, article.category, article.author, article.language) == (ArticleStatus.DRAFT, shipping, cast.agent, "ja")
+    assert article.versions.count() == 1
+
+
+def test_a_new_article_without_a_title_keeps_the_body_and_says_why(cast, client_for):
+    res = csrf_post(client_for(cast.agent), "/kb/new/", {"title": "  ", "body": "書きかけの長い本文", "language": "ja"})
+    assert res.status_code == 200
+    page = res.content.decode()
+    assert "書きかけの長い本文" in page and 'role="alert"' in page
+    assert not Article.objects.exists()
+
+
+def test_a_category_of_another_workspace_is_refused(cast, client_for):
+    other = actions.do_create_category(cast.ws_b, "Beta only")
+    res = csrf_post(client_for(cast.agent), "/kb/new/", {"title": "t", "body": "b", "category": other.pk})
+    assert res.status_code == 200 and not Article.objects.exists()
+
+
+def test_a_refused_edit_keeps_what_was_typed(cast, client_for):
+    article = actions.do_create_article(cast.ws, title="Returns", body="Within 14 days.", language="en")
+    too_long = "x" * (actions.MAX_BODY + 1)
+    res = csrf_post(client_for(cast.agent), f"/kb/a/{article.pk}/", {"title": "Returns and exchanges", "body": too_long, "language": "en"})
+    assert res.status_code == 200
+    page = res.content.decode()
+    assert "Returns and exchanges" in page and too_long in page and 'role="alert"' in page
+    article.refresh_from_db()
+    assert (article.title, article.version) == ("Returns", 1)
+
+
+def test_an_edit_moves_the_article_to_another_category(cast, client_for):
+    old, new = actions.do_create_category(cast.ws, "Old"), actions.do_create_category(cast.ws, "New")
+    article = actions.do_create_article(cast.ws, title="Returns", body="Within 14 days.", language="en", category=old)
+    res = csrf_post(client_for(cast.agent), f"/kb/a/{article.pk}/", {"title": "Returns", "body": "Within 14 days.", "language": "en", "category": new.pk})
+    assert res.status_code == 302
+    article.refresh_from_db()
+    assert (article.category, article.version) == (new, 1)  # the text did not change: no new version
+
+
+def test_agents_are_offered_only_the_status_moves_they_may_make(cast, client_for):
+    article = actions.do_create_article(cast.ws, title="Returns", body="Within 14 days.")
+    agent_page = client_for(cast.agent).get(f"/kb/a/{article.pk}/").content.decode()
+    assert 'value="review"' in agent_page and 'value="published"' not in agent_page
+    manager_page = client_for(cast.manager).get(f"/kb/a/{article.pk}/").content.decode()
+    assert 'value="review"' in manager_page and 'value="published"' in manager_page
+    assert 'value="archived"' not in manager_page  # a draft is not archived: it goes back to draft or is published
+
+
+def test_archiving_and_restoring_ask_first(cast, client_for):
+    article = actions.do_create_article(cast.ws, title="Returns", body="v1", status=ArticleStatus.PUBLISHED)
+    actions.do_update_article(article, author=cast.manager, body="v2")
+    page = client_for(cast.manager).get(f"/kb/a/{article.pk}/").content.decode()
+    archive = page[page.index('value="archived"') - 400 : page.index('value="archived"')]
+    assert "data-confirm=" in archive
+    restore = page[page.index('name="version" value="1"') - 400 : page.index('name="version" value="1"')]
+    assert "data-confirm=" in restore
