@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import html
 
 import nh3
+from django.utils.html import strip_tags
+from django.utils.text import Truncator
 from markdown_it import MarkdownIt
 
 
@@ -17,3 +20,8 @@ def _md() -> MarkdownIt:
 
 def render_markdown(text: str) -> str:
     return nh3.clean(_md().render(text), link_rel="noopener noreferrer nofollow")
+
+
+def summary(rendered: str, length: int = 160) -> str:
+    """Plain text of rendered HTML for a meta description: no Markdown marks, no tags, one line."""
+    return Truncator(" ".join(html.unescape(strip_tags(rendered)).split())).chars(length)

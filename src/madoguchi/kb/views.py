@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from madoguchi.accounts.models import Brand, User
 from madoguchi.accounts.queries import role_required, workspace_id_of, workspace_of
 from madoguchi.kb import actions, forms, queries
-from madoguchi.kb.markdown import render_markdown
+from madoguchi.kb.markdown import render_markdown, summary
 from madoguchi.kb.models import Article, ArticleStatus, Category
 
 # -- agents ----------------------------------------------------------------------------------
@@ -324,11 +324,17 @@ def public_article(request: HttpRequest, article_id: int, slug: str = "") -> Htt
     related = queries.related_articles(a)
     voted = a.votes.filter(visitor=visitor).exists() if not fresh else False
     translations = queries.translations_of(a)
+    html = render_markdown(a.body)
+    canonical = request.build_absolute_uri(reverse("kb:public_article", args=[a.pk]))
+    # Search engines want every language version to list all of them, itself included.
+    alternates = [(a.language, canonical)] + [
+        (t.language, request.build_absolute_uri(reverse("kb:public_article", args=[t.pk]))) for t in translations
+    ] if translations else []
     response = render(
         request,
         "kb/help_article.html",
-        {"article": a, "brand": a.brand or Brand.objects.filter(workspace_id=a.workspace_id).first(), "html": render_markdown(a.body), "related": related, "voted": voted, "translations": translations,
-         "canonical": request.build_absolute_uri(reverse("kb:public_article", args=[a.pk]))},
+        {"article": a, "brand": a.brand or Brand.objects.filter(workspace_id=a.workspace_id).first(), "html": html, "related": related, "voted": voted, "translations": translations,
+         "canonical": canonical, "alternates": alternates, "description": summary(html)},
     )
     return _with_visitor(response, visitor, fresh)
 

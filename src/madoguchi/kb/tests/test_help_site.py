@@ -1,4 +1,13 @@
-"""The public help site speaks the reader's language."""
+"""The public help site speaks the reader's language, and tells search engines what each page is."""
+
+from __future__ import annotations
+
+import re
+
+from madoguchi.kb import actions
+from madoguchi.kb.models import ArticleStatus
+
+BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone) Safari"}
 
 
 def test_help_home_speaks_the_readers_language(cast, client):
@@ -24,3 +33,32 @@ def test_category_page_lists_the_readers_language_when_it_has_articles_in_it(cas
     assert "請求について" in ja and "About billing" not in ja
     both = client.get(f"/help/{cast.brand.pk}/c/{cat.pk}/").content.decode()
     assert "請求について" in both and "About billing" in both
+
+
+def test_the_meta_description_is_the_articles_plain_text_not_its_markdown(cast, client):
+    article = actions.do_create_article(
+        cast.ws, title="解約", body="## 手順\n\n**解約**は[マイページ](https://example.com/me)から & すぐに。", status=ArticleStatus.PUBLISHED
+    )
+    page = client.get(f"/help/a/{article.pk}/", **BROWSER).content.decode()
+    description = re.search(r'<meta name="description" content="([^"]*)"', page).group(1)
+    assert description == "手順 解約はマイページから &amp; すぐに。"
+    assert re.search(r'<meta property="og:description" content="([^"]*)"', page).group(1) == description
+
+
+def test_each_language_version_lists_all_of_them_in_its_head(cast, client):
+    ja = actions.do_create_article(cast.ws, title="返品", body="14日以内", language="ja", status=ArticleStatus.PUBLISHED)
+    en = actions.do_create_article(cast.ws, title="Returns", body="Within 14 days", language="en", status=ArticleStatus.PUBLISHED)
+    actions.do_link_translations(ja, en)
+    for article in (ja, en):
+        head = client.get(f"/help/a/{article.pk}/", **BROWSER).content.decode().split("</head>")[0]
+        assert f'<link rel="alternate" hreflang="ja" href="http://testserver/help/a/{ja.pk}/">' in head
+        assert f'<link rel="alternate" hreflang="en" href="http://testserver/help/a/{en.pk}/">' in head
+    alone = actions.do_create_article(cast.ws, title="Alone", body="x", language="en", status=ArticleStatus.PUBLISHED)
+    assert "hreflang" not in client.get(f"/help/a/{alone.pk}/", **BROWSER).content.decode().split("</head>")[0]
+
+
+def test_an_article_page_leads_back_to_its_category(cast, client):
+    category = actions.do_create_category(cast.ws, "配送")
+    article = actions.do_create_article(cast.ws, title="送料", body="500円", category=category, status=ArticleStatus.PUBLISHED)
+    page = client.get(f"/help/a/{article.pk}/", **BROWSER).content.decode()
+    assert f'href="/help/{cast.brand.pk}/c/{category.pk}/">配送</a>' in page
