@@ -51,6 +51,7 @@ from madoguchi.connectors.bluesky.client import (
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.polling import run_client, waits_out
 from madoguchi.ingest import actions as ingest
+from madoguchi.lib import lanes
 from madoguchi.listening import actions as listening
 
 logger = logging.getLogger(__name__)
@@ -532,6 +533,9 @@ def do_listen_jetstream(
     failures = 0
     try:
         while time.monotonic() < deadline and counts["events"] < max_events:
+            if lanes.stopping():  # the worker is shutting down: the cursor is saved, the lease freed
+                counts["stopped"] = True
+                break
             cursor = int(((account.config or {}).get(key) or {}).get("cursor") or 0) or None
             try:
                 with connect(jetstream_url(account, cursor), min(10.0, max(1.0, deadline - time.monotonic()))) as ws:
@@ -546,7 +550,7 @@ def do_listen_jetstream(
                 if failures >= 3:
                     health.do_record_channel_error(account, reason)
                 pause = min(MAX_BACKOFF, 0.5 * 2 ** (failures - 1), max(0.0, deadline - time.monotonic()))
-                if pause > 0:
+                if pause > 0 and not lanes.stopping():
                     sleep(pause)
         if counts["connections"]:
             health.do_record_channel_ok(account, received=True, reconnect=False)
@@ -574,7 +578,7 @@ def _read(account: ChannelAccount, ws: Any, deadline: float, max_events: int, br
     try:
         while counts["events"] + len(batch) < max_events:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or lanes.stopping():
                 break
             try:
                 message = ws.recv(timeout=min(remaining, 1.0))

@@ -42,6 +42,7 @@ from django.utils import timezone
 from madoguchi.connectors.email import inbound
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.ingest.actions import do_quarantine
+from madoguchi.lib import lanes
 
 logger = logging.getLogger(__name__)
 
@@ -306,11 +307,11 @@ def idle(conn: imaplib.IMAP4, seconds: float) -> bool:
     try:
         while not announced:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or lanes.stopping():  # a stopping worker ends the IDLE cleanly
                 break
-            readable, _, _ = select.select([conn.sock], [], [], remaining)
+            readable, _, _ = select.select([conn.sock], [], [], min(remaining, 1.0))
             if not readable:
-                break
+                continue
             line = conn.readline()
             if not line:
                 raise imaplib.IMAP4.abort("connection closed during IDLE")

@@ -176,6 +176,8 @@ def do_stream(
             counts["reconnects"] += 1
             source.next_start = time.monotonic() + source.backoff
             source.backoff = min(source.backoff * 2, BACKOFF_MAX)
+        if stop and stop():
+            counts["stopped"] = True  # the worker is shutting down; the lease is released below
         health.do_record_channel_ok(account, received=True)
         return counts
     finally:

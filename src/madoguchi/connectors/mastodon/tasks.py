@@ -67,6 +67,6 @@ def stream_account(account_id: int) -> dict[str, object]:
         return {"skipped": "no such active Mastodon account"}
     seconds = min(float((account.config or {}).get("stream_seconds") or stream.SESSION_SECONDS), 600.0)
     try:
-        return stream.do_stream(account, seconds=seconds)
+        return stream.do_stream(account, seconds=seconds, stop=lanes.stopping)
     finally:
         inbound.save(account, "stream", queued_until=None)

@@ -33,6 +33,7 @@ from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.x import inbound
 from madoguchi.connectors.x.client import StreamItem, XAPIError, XClient
 from madoguchi.ingest import actions as ingest
+from madoguchi.lib import lanes
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +120,18 @@ def do_run_stream(account: ChannelAccount, *, seconds: float | None = None, clie
     last_seen = float(_state(account).get("last_seen_at") or time.time())
     try:
         while time.monotonic() < deadline:
+            if lanes.stopping():  # the worker is shutting down: end now, lease released below
+                counts["stopped"] = True
+                break
             state = _state(account)
             wait = float(state.get("wait_until", 0)) - time.time()
             if wait > 0:
                 if wait > deadline - time.monotonic():
                     counts["waiting"] = math.ceil(wait)
                     break
-                time.sleep(wait)
+                if lanes.pause(wait):
+                    counts["stopped"] = True
+                    break
             # Enterprise can ask for what it missed while away (at most 5 minutes); ingest dedupes.
             backfill = min(5, math.ceil((time.time() - last_seen) / 60)) if enterprise else 0
             try:
@@ -175,7 +181,8 @@ def _consume(account: ChannelAccount, client: XClient, counts: dict[str, Any], d
                 logger.info("X stream of account %s: %s", account.pk, detail)
                 counts["disconnects"] = counts.get("disconnects", 0) + 1
                 return "network"
-            if time.monotonic() >= deadline:
+            # X sends a keep-alive every 20 s at least, so a stopping worker is seen in time.
+            if time.monotonic() >= deadline or lanes.stopping():
                 return ""
     counts["disconnects"] = counts.get("disconnects", 0) + 1
     return "network"

@@ -1,5 +1,7 @@
 """The worker's lanes: a reply never waits behind an embedding pass or a streaming session."""
 
+import signal
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -74,3 +76,17 @@ def test_a_lane_whose_loop_crashes_starts_again(monkeypatch):
     lane = FlakyLane()
     command._run_lane(lane)
     assert lane.runs == 2
+
+
+def test_a_stop_signal_stops_the_worker_and_every_streaming_session():
+    from madoguchi.web.management.commands import worker as command
+
+    main = command._lane_worker(lanes.DEFAULT, 0.5)
+    try:
+        with pytest.raises(SystemExit):  # idle, the worker exits at once (django-tasks-db)
+            command._on_signal(main)(signal.SIGTERM, None)
+        assert lanes.stopping() and not main.running
+        assert lanes.pause(60) is True  # a session's backoff sleep returns at once
+    finally:
+        lanes.resume()
+    assert not lanes.stopping()

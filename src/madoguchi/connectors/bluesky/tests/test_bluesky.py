@@ -28,7 +28,7 @@ from madoguchi.connectors.bluesky.client import (
 )
 from madoguchi.connectors.bluesky.fake import FakeBluesky, FakeJetstream, is_tid
 from madoguchi.connectors.models import ChannelAccount
-from madoguchi.connectors.testing import agent_reply
+from madoguchi.connectors.testing import agent_reply, worker_stopping
 from madoguchi.contacts.models import Identity
 from madoguchi.inbox.models import Delivery, Message, MessageEvent, Outbox
 from madoguchi.ingest.models import Post
@@ -417,6 +417,14 @@ def test_jetstream_reconnects_after_a_dropped_connection_without_losing_posts(fa
     result = listen(account, jetstream, max_events=7)  # 2, then the rewind replays all 5
     assert result["connections"] == 2 and result["reconnects"] == 1
     assert Post.objects.filter(channel_account=account).count() == 5
+
+
+def test_a_stopping_worker_ends_the_jetstream_run_and_frees_the_account(fake, jetstream, account, rules):
+    with worker_stopping(after=0.3):
+        result = listen(account, jetstream, max_seconds=120)
+    assert result["stopped"] and result["connections"] == 1
+    lease = (fresh(account).config.get("jetstream") or {}).get("lease_until")
+    assert not lease  # the next run may start at once
 
 
 def test_without_listening_rules_the_firehose_is_not_read(jetstream, account):

@@ -10,6 +10,7 @@ import pytest
 from madoguchi.connectors.email import imap, tasks
 from madoguchi.connectors.email.fake import Dovecot
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.testing import worker_stopping
 from madoguchi.inbox.models import Message
 from madoguchi.ingest.models import Quarantine
 
@@ -191,6 +192,22 @@ def test_idle_returns_false_when_nothing_arrives(synced) -> None:
     imap._select(conn, "INBOX")
     assert imap.idle(conn, 0.2) is False
     assert conn.noop()[0] == "OK"  # the connection is still usable after IDLE
+    conn.logout()
+
+
+def test_a_stopping_worker_ends_idle_and_leaves_the_connection_usable(synced) -> None:
+    import threading
+
+    conn = imap.connect(synced)
+    imap._select(conn, "INBOX")
+    result: list[bool] = []
+    with worker_stopping(after=0.3):
+        waiter = threading.Thread(target=lambda: result.append(imap.idle(conn, 600)))
+        waiter.start()
+        waiter.join(timeout=30)  # far below the 600 s IDLE: it ended because it was asked to
+        assert not waiter.is_alive()
+    assert result == [False]
+    assert conn.noop()[0] == "OK"
     conn.logout()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,7 @@ from madoguchi.connectors.mastodon.client import (
 from madoguchi.connectors.mastodon.fake import FakeMastodon
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.queries import composer_hints
-from madoguchi.connectors.testing import agent_reply
+from madoguchi.connectors.testing import agent_reply, worker_stopping
 from madoguchi.contacts.models import Identity
 from madoguchi.inbox.models import Delivery, Message, MessageEvent, Outbox
 from madoguchi.ingest.models import Post
@@ -312,6 +313,13 @@ def test_the_stream_delivers_and_a_reconnect_catches_up_what_was_missed(fake, ac
 
 
 @pytest.mark.slow
+def test_a_stopping_worker_ends_the_streaming_session_and_frees_the_account(fake, account):
+    with worker_stopping(after=0.5):
+        result = tasks.stream_account.call(account.pk)
+    assert result["stopped"] and result["connections"] >= 1
+    assert tasks._streaming_due(fresh(account), time.time())  # the next session may start at once
+
+
 def test_an_invalid_token_ends_the_stream_and_disconnects(fake, account):
     fake.access_token = "revoked"
     result = stream.do_stream(fresh(account), seconds=5, backoff_start=0.05)

@@ -11,6 +11,7 @@ import pytest
 
 from madoguchi.connectors import health
 from madoguchi.connectors.models import ChannelAccount
+from madoguchi.connectors.testing import worker_stopping
 from madoguchi.connectors.x import rules, stream, tasks
 from madoguchi.connectors.x.client import StreamItem
 from madoguchi.connectors.x.fake import FakeX, check_rule
@@ -237,6 +238,14 @@ def test_server_errors_back_off_from_five_seconds_and_a_refused_token_disconnect
     fake.bearer_token = "revoked"
     assert stream.do_run_stream(fresh(account), seconds=1.0)["error"] == "disconnected"
     assert health.channel_state(fresh(account)) == "disconnected"
+
+
+def test_a_stopping_worker_ends_the_stream_and_frees_it_for_the_next_worker(cast, fake, account):
+    rule(cast, "shipping", any_of=["配送"])
+    with worker_stopping(after=0.5):
+        counts = stream.do_run_stream(fresh(account), seconds=120)
+    assert counts["stopped"] and counts["connects"] == 1 and "error" not in counts
+    assert stream.ready_to_run(fresh(account))  # no lease left behind: a new worker streams at once
 
 
 def test_the_clock_queues_one_bounded_stream_run_and_syncs_rules(cast, fake, account):

@@ -1,6 +1,9 @@
 import logging
+import signal
 import threading
 import time
+from collections.abc import Callable
+from types import FrameType
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -59,6 +62,18 @@ def _run_lane(worker: Worker) -> None:
             close_old_connections()
 
 
+def _on_signal(worker: Worker) -> Callable[[int, FrameType | None], None]:
+    """The handler for Ctrl-C / SIGTERM: streaming sessions in every lane end within seconds
+    (`lanes.stop`), then the worker stops as django-tasks-db does (a second signal ends the
+    task in hand at once)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        lanes.stop()
+        worker.shutdown(signum, frame)
+
+    return handler
+
+
 class Command(BaseCommand):
     help = "Run background tasks from the database queue (several workers may run at once)."
 
@@ -93,13 +108,18 @@ class Command(BaseCommand):
             thread.start()
         self.stdout.write(f"worker lanes: {', '.join(dict.fromkeys(chosen))}")
         # The first lane runs in the main thread and answers Ctrl-C / SIGTERM (its task in hand
-        # finishes first). The other lanes then stop taking tasks and get SHUTDOWN_GRACE to finish
-        # theirs; a longer one (a streaming session) is cut off, which every such task survives:
-        # embeddings and refinement continue from what is stored, streams from their cursors.
-        main.configure_signals()
+        # finishes first). Streaming sessions, in any lane, end within seconds on the same signal,
+        # saving their cursors and releasing their leases. The other lanes then stop taking tasks
+        # and get SHUTDOWN_GRACE to finish theirs; a longer one (an embedding pass) is cut off,
+        # which it survives: embeddings and refinement continue from what is stored.
+        lanes.resume()
+        for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGQUIT", None)):
+            if signum is not None:
+                signal.signal(signum, _on_signal(main))
         try:
             main.run()
         finally:
+            lanes.stop()
             for worker in others:
                 worker.running = False
             deadline = time.monotonic() + SHUTDOWN_GRACE
