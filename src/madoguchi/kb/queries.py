@@ -325,13 +325,15 @@ def _hits(index: SearchIndex, q: str, *, limit: int, lang: str, mode: str) -> tu
 
 
 def search(
-    workspace_id: int, q: str, *, limit: int = 10, lang: str = "", mode: str = "hybrid", log: str = "", any_lang: bool = False
+    workspace_id: int, q: str, *, limit: int = 10, lang: str = "", mode: str = "hybrid", log: str = "", any_lang: bool = False,
+    brand_id: int | None = None,
 ) -> list[Result]:
     """Published articles of a workspace that best answer `q`, best first, with snippets.
 
     `log` ("help" or "agent") records the search, aggregated by normalized query and day.
     `any_lang`: when no article in `lang` answers well, search every language (a Japanese
     reader is better served by an English answer than by none).
+    `brand_id`: only that brand's articles and those without a brand (a brand's help site).
     """
     q = q.strip()[:1000]
     if not q:
@@ -345,7 +347,10 @@ def search(
         wider_quality = {h.id: _quality(index, h, terms, bar) for h in wider}
         if any(v >= 1.0 for v in wider_quality.values()):
             hits, quality = wider, wider_quality
-    articles = Article.objects.select_related("category").in_bulk([h.id for h in hits])
+    found = Article.objects.select_related("category")
+    if brand_id is not None:
+        found = found.filter(Q(brand_id=brand_id) | Q(brand__isnull=True))
+    articles = found.in_bulk([h.id for h in hits])
     results = [
         Result(articles[h.id], h.score, snippet(articles[h.id].body, terms), quality[h.id] >= 1.0, h.dense != 0.0, quality[h.id])
         for h in hits
@@ -442,10 +447,11 @@ def _published(workspace_id: int) -> QuerySet[Article]:
 
 
 def help_home(brand, lang: str = "") -> dict:
-    """Top-level categories and the most read articles of a brand's help site, in the reader's
-    language when the site has articles in it (a category shows when one of its articles is)."""
-    articles = _published(brand.workspace_id)
-    categories = Category.objects.filter(workspace_id=brand.workspace_id, parent=None)
+    """Top-level categories and the most read articles of a brand's help site (its own and the
+    workspace's shared ones), in the reader's language when the site has articles in it (a
+    category shows when one of its articles is)."""
+    articles = published_for_brand(brand)
+    categories = Category.objects.filter(Q(brand=brand) | Q(brand__isnull=True), workspace_id=brand.workspace_id, parent=None)
     if lang and articles.filter(language=lang).exists():
         articles = articles.filter(language=lang)
         in_lang = categories.filter(
@@ -458,16 +464,17 @@ def help_home(brand, lang: str = "") -> dict:
     }
 
 
-def published_in(category: Category, lang: str = "") -> list[Article]:
-    """A category's published articles, in `lang` when it has any in that language."""
-    articles = _published(category.workspace_id).filter(category=category)
+def published_in(category: Category, brand, lang: str = "") -> list[Article]:
+    """A category's published articles on a brand's help site, in `lang` when it has any in it."""
+    articles = published_for_brand(brand).filter(category=category)
     if lang and articles.filter(language=lang).exists():
         articles = articles.filter(language=lang)
     return list(articles.order_by("title")[:500])
 
 
-def newest_published(workspace_id: int, limit: int = 50) -> list[Article]:
-    return list(_published(workspace_id).order_by("-published_at", "-pk")[:limit])
+def help_category(brand, category_id: int) -> Category | None:
+    """A category a brand's help site shows: the brand's own or one shared by the workspace."""
+    return Category.objects.filter(Q(brand=brand) | Q(brand__isnull=True), pk=category_id, workspace_id=brand.workspace_id).first()
 
 
 def translations_of(article: Article) -> list[Article]:

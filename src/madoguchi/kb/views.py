@@ -17,7 +17,7 @@ from madoguchi.accounts.models import Brand, User
 from madoguchi.accounts.queries import role_required, workspace_id_of, workspace_of
 from madoguchi.kb import actions, forms, queries
 from madoguchi.kb.markdown import render_markdown, summary
-from madoguchi.kb.models import Article, ArticleStatus, Category
+from madoguchi.kb.models import Article, ArticleStatus
 
 # -- agents ----------------------------------------------------------------------------------
 
@@ -258,7 +258,7 @@ def help_feed(request: HttpRequest, brand_id: int, category_id: int | None = Non
     brand = _brand(brand_id)
     category = None
     if category_id is not None:
-        category = Category.objects.filter(pk=category_id, workspace_id=brand.workspace_id).first()
+        category = queries.help_category(brand, category_id)
         if category is None:
             raise Http404
     title = _("%(brand)s help center") % {"brand": brand.name}
@@ -283,16 +283,16 @@ def help_feed(request: HttpRequest, brand_id: int, category_id: int | None = Non
 
 def help_sitemap(request: HttpRequest, brand_id: int) -> HttpResponse:
     brand = _brand(brand_id)
-    urls = [(request.build_absolute_uri(reverse("kb:public_article", args=[a.pk])), a.updated_at) for a in queries.newest_published(brand.workspace_id, limit=50_000)]
+    urls = [(request.build_absolute_uri(reverse("kb:public_article", args=[a.pk])), a.updated_at) for a in queries.newest_published_for(brand, limit=50_000)]
     return render(request, "kb/sitemap.xml", {"urls": urls}, content_type="application/xml")
 
 
 def help_category(request: HttpRequest, brand_id: int, category_id: int) -> HttpResponse:
     brand = Brand.objects.filter(pk=brand_id).first()
-    category = Category.objects.filter(pk=category_id, workspace_id=brand.workspace_id if brand else 0).first()
+    category = queries.help_category(brand, category_id) if brand else None
     if brand is None or category is None:
         raise Http404
-    articles = queries.published_in(category, lang=_reader_language(request))
+    articles = queries.published_in(category, brand, lang=_reader_language(request))
     return render(request, "kb/help_category.html", {"brand": brand, "category": category, "articles": articles})
 
 
@@ -307,7 +307,7 @@ def help_search(request: HttpRequest, brand_id: int) -> HttpResponse:
     # Instant results are not counted while the visitor types; the JavaScript asks once more
     # with log=1 when typing pauses, and a submitted search is always counted. Bots never.
     log = "help" if q and (not request.GET.get("partial") or request.GET.get("log")) and not _is_bot(request) else ""
-    results = queries.search(brand.workspace_id, q, limit=10, lang=lang, log=log, any_lang=True) if q else []
+    results = queries.search(brand.workspace_id, q, limit=10, lang=lang, log=log, any_lang=True, brand_id=brand.pk) if q else []
     # The leading results that clearly answer, then a few more under their own heading (in rank
     # order: a good result ranked below a weak one stays below it).
     lead = next((i for i, r in enumerate(results) if not r.good), len(results))

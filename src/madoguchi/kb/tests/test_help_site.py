@@ -62,3 +62,31 @@ def test_an_article_page_leads_back_to_its_category(cast, client):
     article = actions.do_create_article(cast.ws, title="送料", body="500円", category=category, status=ArticleStatus.PUBLISHED)
     page = client.get(f"/help/a/{article.pk}/", **BROWSER).content.decode()
     assert f'href="/help/{cast.brand.pk}/c/{category.pk}/">配送</a>' in page
+
+
+def test_a_brands_help_site_leaves_out_another_brands_articles_and_categories(cast, client):
+    from xml.etree import ElementTree
+
+    from madoguchi.accounts.models import Brand
+
+    other = Brand.objects.create(workspace=cast.ws, name="Other brand")
+    shared_cat = actions.do_create_category(cast.ws, "Shared")
+    other_cat = actions.do_create_category(cast.ws, "Other only", brand=other)
+    ours = actions.do_create_article(cast.ws, title="Our returns", body="Within 14 days", brand=cast.brand, category=shared_cat, status=ArticleStatus.PUBLISHED)
+    shared = actions.do_create_article(cast.ws, title="Shared returns", body="Within 14 days", category=shared_cat, status=ArticleStatus.PUBLISHED)
+    theirs = actions.do_create_article(cast.ws, title="Their returns", body="Within 30 days", brand=other, category=shared_cat, status=ArticleStatus.PUBLISHED)
+    actions.do_create_article(cast.ws, title="Their parcels", body="Tracking", brand=other, category=other_cat, status=ArticleStatus.PUBLISHED)
+
+    home = client.get(f"/help/{cast.brand.pk}/", **BROWSER).content.decode()
+    assert "Our returns" in home and "Shared returns" in home and "Their returns" not in home
+    assert "Shared" in home and "Other only" not in home
+    category = client.get(f"/help/{cast.brand.pk}/c/{shared_cat.pk}/", **BROWSER).content.decode()
+    assert "Our returns" in category and "Shared returns" in category and "Their returns" not in category
+    assert client.get(f"/help/{cast.brand.pk}/c/{other_cat.pk}/", **BROWSER).status_code == 404
+    assert client.get(f"/help/{cast.brand.pk}/c/{other_cat.pk}/feed.atom").status_code == 404
+    search = client.get(f"/help/{cast.brand.pk}/search/", {"q": "returns"}, **BROWSER).content.decode()
+    assert "Our returns" in search and "Shared returns" in search and "Their returns" not in search
+    sitemap = ElementTree.fromstring(client.get(f"/help/{cast.brand.pk}/sitemap.xml").content)
+    locs = {loc.text for loc in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")}
+    assert locs == {f"http://testserver/help/a/{ours.pk}/", f"http://testserver/help/a/{shared.pk}/"}
+    assert f"http://testserver/help/a/{theirs.pk}/" not in locs
