@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -227,14 +230,43 @@ def _brand(brand_id: int) -> Brand:
     return brand
 
 
+HELP_LANGUAGES = ("ja", "en")
+LANGUAGE_COOKIE = "mdg_help_lang"
+
+
+def _chosen_language(request: HttpRequest) -> str:
+    """The language the reader picked with the switch: on this link (?lang=) or earlier (cookie)."""
+    lang = request.GET.get("lang", "") or request.COOKIES.get(LANGUAGE_COOKIE, "")
+    return lang if lang in HELP_LANGUAGES else ""
+
+
 def _reader_language(request: HttpRequest) -> str:
-    """The language switch (?lang=) wins; otherwise the language the reader's browser asks for.
+    """The language switch wins; otherwise the language the reader's browser asks for.
     Without either (crawlers, feed readers) every language is listed: ""."""
     asked = (translation.get_language() or "")[:2] if request.headers.get("Accept-Language") else ""
-    lang = request.GET.get("lang", "") or asked
-    return lang if lang in ("ja", "en") else ""
+    lang = _chosen_language(request) or asked
+    return lang if lang in HELP_LANGUAGES else ""
 
 
+def _help_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A help site page in the language the reader picked, headings and buttons included, and
+    the pick kept for the next pages (a category, an article) in a first-party cookie."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        lang = _chosen_language(request)
+        if not lang:
+            return view(request, *args, **kwargs)
+        with translation.override(lang):
+            response = view(request, *args, **kwargs)
+        if request.GET.get("lang") == lang and request.COOKIES.get(LANGUAGE_COOKIE) != lang:
+            response.set_cookie(LANGUAGE_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
+        return response
+
+    return wrapped
+
+
+@_help_page
 def help_home(request: HttpRequest, brand_id: int) -> HttpResponse:
     brand = _brand(brand_id)
     lang = _reader_language(request)
@@ -287,6 +319,7 @@ def help_sitemap(request: HttpRequest, brand_id: int) -> HttpResponse:
     return render(request, "kb/sitemap.xml", {"urls": urls}, content_type="application/xml")
 
 
+@_help_page
 def help_category(request: HttpRequest, brand_id: int, category_id: int) -> HttpResponse:
     brand = Brand.objects.filter(pk=brand_id).first()
     category = queries.help_category(brand, category_id) if brand else None
@@ -296,6 +329,7 @@ def help_category(request: HttpRequest, brand_id: int, category_id: int) -> Http
     return render(request, "kb/help_category.html", {"brand": brand, "category": category, "articles": articles})
 
 
+@_help_page
 def help_search(request: HttpRequest, brand_id: int) -> HttpResponse:
     brand = Brand.objects.filter(pk=brand_id).first()
     if brand is None:
@@ -316,6 +350,7 @@ def help_search(request: HttpRequest, brand_id: int) -> HttpResponse:
     return render(request, template, {"brand": brand, "q": q, "good": good, "weak": weak})
 
 
+@_help_page
 def public_article(request: HttpRequest, article_id: int, slug: str = "") -> HttpResponse:
     a = _public_article(article_id)
     visitor, fresh = _visitor(request)
@@ -340,6 +375,7 @@ def public_article(request: HttpRequest, article_id: int, slug: str = "") -> Htt
 
 
 @require_POST
+@_help_page
 def vote(request: HttpRequest, article_id: int) -> HttpResponse:
     a = _public_article(article_id)
     helpful = request.POST.get("helpful")

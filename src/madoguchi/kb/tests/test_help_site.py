@@ -90,3 +90,21 @@ def test_a_brands_help_site_leaves_out_another_brands_articles_and_categories(ca
     locs = {loc.text for loc in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")}
     assert locs == {f"http://testserver/help/a/{ours.pk}/", f"http://testserver/help/a/{shared.pk}/"}
     assert f"http://testserver/help/a/{theirs.pk}/" not in locs
+
+
+def test_the_language_switch_changes_the_whole_page_and_is_kept_on_the_next_pages(cast, client):
+    from madoguchi.kb.models import Article, Category
+
+    cat = Category.objects.create(workspace=cast.ws, name="Billing", slug="billing")
+    Article.objects.create(workspace=cast.ws, brand=cast.brand, title="請求について", body="…", language="ja", status="published", category=cat)
+    en = Article.objects.create(workspace=cast.ws, brand=cast.brand, title="About billing", body="…", language="en", status="published", category=cat)
+    home = client.get(f"/help/{cast.brand.pk}/?lang=en", HTTP_ACCEPT_LANGUAGE="ja", **BROWSER).content.decode()
+    assert '<html lang="en">' in home and "<h1>Categories</h1>" in home
+    # The next page, reached by a plain link, stays in English although the browser asks for Japanese.
+    category = client.get(f"/help/{cast.brand.pk}/c/{cat.pk}/", HTTP_ACCEPT_LANGUAGE="ja", **BROWSER).content.decode()
+    assert '<html lang="en">' in category and "About billing" in category and "請求について" not in category
+    article = client.get(f"/help/a/{en.pk}/", HTTP_ACCEPT_LANGUAGE="ja", **BROWSER).content.decode()
+    assert "Was this helpful?" in article
+    # Switching back works the same way.
+    home = client.get(f"/help/{cast.brand.pk}/?lang=ja", HTTP_ACCEPT_LANGUAGE="en", **BROWSER).content.decode()
+    assert '<html lang="ja">' in home and "請求について" in home
