@@ -112,6 +112,31 @@ def test_typing_a_reply_survives_live_updates_of_the_thread(open_page, server: S
     expect(page.locator("#reply-text")).to_be_focused()
 
 
+def test_reading_earlier_messages_is_not_interrupted_by_new_ones(open_page, server: Server):
+    name = unique("Olivia Park")
+    thread = f"thread-{name}"
+    conv = 0
+    for i in range(1, 56):  # more than one page of the thread (50)
+        conv = server.customer_writes(f"Line {i} of my long story.", name=name, thread=thread)
+    page = open_page(f"inbox/c/{conv}/")
+    wait_live(page)
+    page.locator(".load-older").click()
+    expect(page.locator("#thread")).to_contain_text("Line 1 of my long story.")
+    page.evaluate("document.querySelector('#thread').scrollTop = 0")  # reading from the start
+
+    server.customer_writes("Are you still there?", name=name, thread=thread)
+    expect(page.locator("#thread")).to_contain_text("Are you still there?")
+    # The earlier messages the agent loaded stay, and the view stays where they were reading.
+    expect(page.locator("#thread")).to_contain_text("Line 1 of my long story.")
+    assert page.evaluate("document.querySelector('#thread').scrollTop") < 50
+
+    # Back at the end, new messages are followed.
+    page.evaluate("const t = document.querySelector('#thread'); t.scrollTop = t.scrollHeight")
+    server.customer_writes("Hello?", name=name, thread=thread)
+    expect(page.locator("#thread")).to_contain_text("Hello?")
+    page.wait_for_function("(() => { const t = document.querySelector('#thread'); return t.scrollHeight - t.scrollTop - t.clientHeight < 60; })()")
+
+
 def test_j_k_move_through_the_list_enter_opens_and_question_mark_shows_help(open_page, server: Server):
     names = [unique("Liam Johnson"), unique("Mia Garcia"), unique("田中 健一")]
     for n in names:

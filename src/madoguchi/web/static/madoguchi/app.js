@@ -58,12 +58,42 @@
       const holder = document.createElement("div");
       holder.innerHTML = html;
       const fresh = $("#conversation", holder);
-      // Swap the thread and header only: the composer, with what the agent is typing (even
-      // during this fetch) and its focus, stays as it is.
-      $("#thread").replaceWith($("#thread", fresh));
+      // The header is swapped; the thread is merged (mergeThread). The composer, with what the
+      // agent is typing (even during this fetch) and its focus, stays as it is.
       $(".conv-head").replaceWith($(".conv-head", fresh));
-      scrollThread();
+      mergeThread($("#thread"), $("#thread", fresh));
     }, 150);
+  }
+
+  // A refresh brings the latest messages. Merged by id into the thread on screen, so that
+  // earlier messages the agent loaded stay, a quoted part they opened stays open, and the view
+  // only follows new messages if they were reading the end (not while they read further up).
+  function mergeThread(thread, fresh) {
+    const atEnd = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 60;
+    const top = thread.scrollTop;
+    const incoming = $$("article.msg", fresh);
+    const firstFresh = incoming.length ? Number(incoming[0].dataset.id) : Infinity;
+    const current = $$("article.msg", thread);
+    // Messages in the refreshed window that are gone (moved to another conversation) go too.
+    const keep = new Set(incoming.map((m) => m.id));
+    current.forEach((m) => { if (Number(m.dataset.id) >= firstFresh && !keep.has(m.id)) m.remove(); });
+    const olderLoaded = current.length && Number(current[0].dataset.id) < firstFresh;
+    if (!olderLoaded) {
+      const button = $(".load-older", thread), freshButton = $(".load-older", fresh);
+      if (button && freshButton) button.replaceWith(freshButton);
+      else if (button) button.remove();
+      else if (freshButton) thread.prepend(freshButton);
+    }
+    for (const m of incoming) {
+      const old = thread.querySelector(`#${m.id}`);
+      if (!old) { thread.append(m); continue; }
+      if (old.outerHTML === m.outerHTML) continue;
+      const open = $$("details", old).map((d) => d.open);
+      $$("details", m).forEach((d, i) => { if (open[i]) d.open = true; });
+      old.replaceWith(m);
+    }
+    if (atEnd) scrollThread();
+    else thread.scrollTop = top;
   }
 
   function scrollThread() { const t = $("#thread"); if (t) t.scrollTop = t.scrollHeight; }
