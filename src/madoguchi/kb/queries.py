@@ -61,12 +61,32 @@ def access_article(user: User, article_id: int) -> Article:
 
 
 def articles_for(user: User, status: str = "", q: str = "") -> QuerySet[Article]:
-    qs = Article.objects.filter(workspace_id=workspace_id_of(user)).select_related("category")
+    """The articles of the user's workspace, last changed first, in one status and containing `q` if given."""
+    qs = Article.objects.filter(workspace_id=workspace_id_of(user)).select_related("category").order_by("-updated_at", "-pk")
     if status:
         qs = qs.filter(status=status)
     if q:
-        qs = qs.filter(title__icontains=q)
+        qs = qs.filter(Q(title__icontains=q) | Q(body__icontains=q))
     return qs
+
+
+AGENT_SEARCH_QUALITY = 0.5
+
+
+def find_articles(user: User, q: str, *, status: str = "", limit: int = 50) -> list[Article]:
+    """The knowledge base's own search for agents: articles in any status that contain `q`
+    (a draft is found by the words of its title), then the published articles the search engine
+    ranks for it that are not far off, best first."""
+    found = list(articles_for(user, status=status, q=q)[:limit])
+    if status not in ("", ArticleStatus.PUBLISHED):
+        return found
+    seen = {a.pk for a in found}
+    # Near misses are left out as in the suggestions panel; without a vector there is no bar.
+    ranked = [
+        r.article for r in search(workspace_id_of(user), q, limit=limit, log="agent")
+        if (r.quality >= AGENT_SEARCH_QUALITY or not r.checked) and r.article.pk not in seen
+    ]
+    return (found + ranked)[:limit]
 
 
 def category_path(workspace_id: int) -> dict[int, str]:

@@ -8,6 +8,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,22 +26,27 @@ from madoguchi.kb.models import Article, ArticleStatus
 # -- agents ----------------------------------------------------------------------------------
 
 
+ARTICLES_PER_PAGE = 50
+
+
 @role_required("agent")
 def index(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     status = request.GET.get("status", "")
+    status = status if status in ArticleStatus.values else ""
     q = request.GET.get("q", "").strip()[:200]
+    page = None
     if q:
-        results = queries.search(workspace_id_of(user), q, limit=20, log="agent")
-        rows = [r.article for r in results]
+        rows = queries.find_articles(user, q, status=status)
     else:
-        rows = list(queries.articles_for(user, status=status if status in ArticleStatus.values else "")[:200])
+        page = Paginator(queries.articles_for(user, status=status), ARTICLES_PER_PAGE).get_page(request.GET.get("page"))
+        rows = list(page.object_list)
     done, total = queries.embedding_progress(workspace_id_of(user))
     return render(
         request,
         "kb/index.html",
         {
-            "articles": rows, "q": q, "status": status, "statuses": ArticleStatus.choices, "embed_done": done, "embed_total": total,
+            "articles": rows, "page": page, "q": q, "status": status, "statuses": ArticleStatus.choices, "embed_done": done, "embed_total": total,
             "to_fix": queries.read_a_lot_help_little(workspace_id_of(user)) if user.has_role("manager") else [],
         },
     )

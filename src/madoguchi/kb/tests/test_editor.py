@@ -78,3 +78,37 @@ def test_archiving_and_restoring_ask_first(cast, client_for):
     assert "data-confirm=" in archive
     restore = page[page.index('name="version" value="1"') - 400 : page.index('name="version" value="1"')]
     assert "data-confirm=" in restore
+
+
+def test_an_agent_finds_a_draft_by_the_words_of_its_title(cast, client_for):
+    draft = actions.do_create_article(cast.ws, title="解約の手順（社内向け）", body="まだ書きかけ")
+    actions.do_create_article(cast.ws, title="配送について", body="3日で届きます", status=ArticleStatus.PUBLISHED)
+    client = client_for(cast.agent)
+    for status in ("", "draft"):
+        page = client.get("/kb/", {"q": "解約の手順", "status": status}).content.decode()
+        assert f'href="/kb/a/{draft.pk}/"' in page, status
+    assert f'href="/kb/a/{draft.pk}/"' not in client.get("/kb/", {"q": "解約の手順", "status": "published"}).content.decode()
+
+
+def test_the_status_filter_holds_while_searching(cast, client_for):
+    actions.do_create_article(cast.ws, title="Returns draft", body="x")
+    published = actions.do_create_article(cast.ws, title="Returns", body="Within 14 days", status=ArticleStatus.PUBLISHED)
+    page = client_for(cast.agent).get("/kb/", {"q": "Returns", "status": "draft"}).content.decode()
+    assert "Returns draft" in page and f'href="/kb/a/{published.pk}/"' not in page
+
+
+def test_a_long_list_of_articles_is_paged(cast, client_for):
+    from madoguchi.kb import views
+
+    for n in range(views.ARTICLES_PER_PAGE + 3):
+        actions.do_create_article(cast.ws, title=f"Article {n}", body="x", language="en")
+    client = client_for(cast.agent)
+    first = client.get("/kb/").content.decode()
+    assert first.count('href="/kb/a/') == views.ARTICLES_PER_PAGE and 'rel="next"' in first
+    second = client.get("/kb/", {"page": 2}).content.decode()
+    assert second.count('href="/kb/a/') == 3 and 'rel="prev"' in second and 'rel="next"' not in second
+
+
+def test_an_empty_knowledge_base_says_how_to_start(cast, client_for):
+    page = client_for(cast.agent).get("/kb/").content.decode()
+    assert "No articles yet." in page
