@@ -100,8 +100,9 @@ class FakeVisitor(ApiClient):
             files={"file": (filename, content, content_type)},
         )
 
-    def history(self) -> dict[str, Any]:
-        return self.request("GET", "messages/").raise_for_status().json()
+    def history(self, before: int | None = None) -> dict[str, Any]:
+        params = {"before": str(before)} if before else None
+        return self.request("GET", "messages/", params=params).raise_for_status().json()
 
     def typing(self) -> httpx.Response:
         return self.request("POST", "typing/", json={})

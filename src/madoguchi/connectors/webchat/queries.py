@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from madoguchi.connectors.models import ChannelAccount
 from madoguchi.connectors.webchat.widget import Visitor, sign_file
+from madoguchi.inbox.events import page_cursor
 from madoguchi.inbox.models import Conversation, Delivery, Direction, LiveEvent, Message
 
 HISTORY_LIMIT = 100
@@ -59,7 +60,11 @@ def message_payload(message: Message, visitor: Visitor) -> dict[str, Any]:
 
 
 def history(account: ChannelAccount, visitor: Visitor, before: int | None = None) -> dict[str, Any]:
-    """The visitor's messages (latest HISTORY_LIMIT, oldest first), and how far agents have read."""
+    """The visitor's messages (latest HISTORY_LIMIT, oldest first), and how far agents have read.
+
+    The first page also says where the widget's live stream should start (`live_after`, read
+    before the messages: a reply sent while they are read then arrives on the stream)."""
+    live_after = page_cursor() if before is None else None
     ids = visitor_conversation_ids(account, visitor)
     qs = _visible(Message.objects.filter(conversation_id__in=ids)).select_related("author").prefetch_related("attachments")
     if before:
@@ -68,11 +73,14 @@ def history(account: ChannelAccount, visitor: Visitor, before: int | None = None
     more = len(rows) > HISTORY_LIMIT
     rows = rows[:HISTORY_LIMIT]
     rows.reverse()
-    return {
+    page: dict[str, Any] = {
         "messages": [message_payload(m, visitor) for m in rows],
         "more": more,
         "read_up_to": agent_read_up_to(ids),
     }
+    if live_after is not None:
+        page["live_after"] = live_after
+    return page
 
 
 def agent_read_up_to(conversation_ids: list[int]) -> int:

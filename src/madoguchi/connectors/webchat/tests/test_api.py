@@ -91,6 +91,28 @@ def test_a_visitor_chats_and_the_team_answers_through_the_outbox(cast, widget, v
     assert history["read_up_to"] == history["messages"][1]["id"]  # the reply shows the team read both
 
 
+def test_the_history_says_where_the_live_stream_starts_read_before_the_messages(cast, widget, visitor_for, monkeypatch):
+    from madoguchi.connectors.webchat import queries
+    from madoguchi.inbox.events import publish
+    from madoguchi.inbox.models import LiveEvent
+
+    v = visitor_for(widget, lang="ja")
+    v.start(name="佐藤 ゆい", email="yui@example.jp")
+    v.say("まだ届きません")
+    real = queries._visible
+    published: list[int] = []
+
+    def reading(qs):  # an agent's reply is sent while the visitor's history is being read
+        publish(cast.ws.pk, "message.delivery", None, delivery="sent")
+        published.append(LiveEvent.objects.order_by("-id").values_list("id", flat=True).first())
+        return real(qs)
+
+    monkeypatch.setattr(queries, "_visible", reading)
+    page = v.history()
+    assert published and page["live_after"] < published[0]  # the stream replays that reply
+    assert "live_after" not in v.history(before=page["messages"][0]["id"])  # earlier pages: no cursor
+
+
 def test_hostile_input_gets_a_clear_answer_never_a_crash(widget, visitor_for):
     v = visitor_for(widget)
     v.start(name="nul\x00name")

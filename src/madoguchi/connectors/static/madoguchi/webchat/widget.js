@@ -242,6 +242,8 @@
     return call("GET", "messages/?lang=" + lang + (before ? "&before=" + before : "")).then(function (data) {
       if (data.__status === 401) return newSession();
       (data.messages || []).forEach(function (m) { messages.set(m.id, m); });
+      // The stream starts where this page was read, so a reply sent meanwhile is not lost.
+      if (!before && data.live_after && !lastEventId) lastEventId = String(data.live_after);
       readUpTo = Math.max(readUpTo, data.read_up_to || 0);
       more = !!data.more;
       if (before) {
@@ -383,8 +385,7 @@
       state = { token: data.token, name: data.name, email: data.email };
       save();
       showChat(true);
-      connect();
-      history();
+      history().then(connect, connect);
       text.focus();
     });
   });
@@ -454,7 +455,7 @@
       if (state.token) {
         resume().then(function (ok) {
           showChat(!!state.token);
-          if (ok && state.token) { connect(); history(); }
+          if (ok && state.token) history().then(connect, connect);
         });
       }
     });
