@@ -338,12 +338,19 @@ class ImportResult:
 
 def parse_rows(data: bytes, filename: str = "") -> Iterable[tuple[int, dict | str]]:
     """Rows of a JSON Lines or CSV file as (line number, dict) or (line number, error)."""
+    named_json = filename.lower().endswith((".jsonl", ".json", ".ndjson"))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        yield 0, _("The file is not UTF-8 text.")
-        return
-    is_jsonl = filename.endswith((".jsonl", ".json", ".ndjson")) or text.lstrip().startswith("{")
+        # Excel in Japan saves CSV as Shift_JIS (Windows code page 932) unless told otherwise.
+        try:
+            text = "" if named_json else data.decode("cp932")
+        except UnicodeDecodeError:
+            text = ""
+        if not text:
+            yield 0, _("The file is not UTF-8 text.") if named_json else _("The file is neither UTF-8 nor Shift_JIS text.")
+            return
+    is_jsonl = named_json or text.lstrip().startswith("{")
     if is_jsonl:
         for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -356,6 +363,14 @@ def parse_rows(data: bytes, filename: str = "") -> Iterable[tuple[int, dict | st
             yield (n, row) if isinstance(row, dict) else (n, _("a line must be a JSON object"))
     else:
         reader = csv.DictReader(io.StringIO(text))
+        columns = {_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in reader.fieldnames or []}
+        if not {"external_id", "title"} <= columns:
+            # Said once for the file, rather than "external_id is missing" on every row.
+            yield 1, _(
+                "The first line must name the columns: external_id, title (or question), body (or answer), "
+                "category, language. This file's first line has: %(found)s"
+            ) % {"found": ", ".join(reader.fieldnames or []) or "—"}
+            return
         for n, row in enumerate(reader, start=2):
             yield n, row
 

@@ -73,6 +73,28 @@ def test_csv_import_accepts_question_and_answer_columns(cast):
     assert Article.objects.get(external_id="q1").title == "送料はいくらですか"
 
 
+def test_a_csv_saved_by_excel_in_shift_jis_is_imported(cast):
+    data = "external_id,question,answer,category,language\nq1,送料はいくらですか,全国一律５００円です。,配送,ja\n".encode("cp932")
+    result = actions.do_import(cast.ws, actions.parse_rows(data, "faq.csv"))
+    assert (result.created, result.errors) == (1, [])
+    assert Article.objects.get(external_id="q1").body == "全国一律５００円です。"
+
+
+def test_a_csv_without_the_needed_columns_is_refused_once_with_the_columns_it_has(cast):
+    data = "ID番号,質問,回答\n1,送料は？,500円です\n2,返品は？,14日以内\n".encode()
+    result = actions.do_import(cast.ws, actions.parse_rows(data, "faq.csv"))
+    assert result.created == 0 and len(result.errors) == 1
+    line, message = result.errors[0]
+    assert line == 1 and "ID番号, 質問, 回答" in message and "external_id" in message
+
+
+def test_a_file_that_is_not_text_is_refused_with_one_error(cast):
+    result = actions.do_import(cast.ws, actions.parse_rows(bytes(range(128, 256)) * 4, "faq.csv"))
+    assert (result.created, len(result.errors)) == (0, 1)
+    result = actions.do_import(cast.ws, actions.parse_rows("{}".encode("utf-16"), "faq.jsonl"))
+    assert (result.created, len(result.errors)) == (0, 1)
+
+
 def test_the_import_command_and_export_round_trip(cast, tmp_path, capsys):
     call_command("kb", "import", str(FIXTURE), workspace="Acme")
     out = tmp_path / "out.jsonl"
