@@ -78,6 +78,8 @@ def test_archiving_and_restoring_ask_first(cast, client_for):
     assert "data-confirm=" in archive
     restore = page[page.index('name="version" value="1"') - 400 : page.index('name="version" value="1"')]
     assert "data-confirm=" in restore
+    diff = client_for(cast.manager).get(f"/kb/a/{article.pk}/diff/").content.decode()
+    assert "data-confirm=" in diff[diff.index('name="version" value="1"') - 400 : diff.index('name="version" value="1"')]
 
 
 def test_an_agent_finds_a_draft_by_the_words_of_its_title(cast, client_for):
