@@ -67,6 +67,34 @@ def test_keys_move_mark_seen_dismiss_select_and_bulk_dismiss(open_page):
     expect(page.locator("#listen-help")).to_be_hidden()
 
 
+def test_a_dismissal_by_mistake_is_undone_with_u(open_page):
+    page = open_page("listening/?sort=newest")
+    ids = row_ids(page)
+    page.keyboard.press("j")
+    row = page.locator(f"tr.post[data-id='{ids[1]}']")
+    page.keyboard.press("d")
+    expect(row).to_have_count(0, timeout=SLOW)
+    expect(page.locator("#undo-bar")).to_be_visible()
+    expect(page.locator("#undo-bar")).to_contain_text("Post dismissed.")
+    page.keyboard.press("u")
+    expect(row).to_have_count(1, timeout=SLOW)  # back where it was, as seen, with its buttons
+    expect(page.locator("#undo-bar")).to_be_hidden()
+    assert row_ids(page)[:3] == ids[:3] and cursor_id(page) == ids[1]
+    expect(row.locator(".state")).to_have_text("Seen")
+    expect(row.locator("form.dismiss")).to_have_count(1)
+
+    page.keyboard.press("x")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    page.keyboard.press("Shift+D")  # a bulk dismissal: the page comes back offering to undo it
+    expect(page.locator("#undo-bar")).to_contain_text("2 posts dismissed.", timeout=SLOW)
+    expect(page.locator(f"tr.post[data-id='{ids[1]}']")).to_have_count(0)
+    page.locator("#undo-bar button").click()
+    expect(page.locator(f"tr.post[data-id='{ids[1]}']")).to_have_count(1, timeout=SLOW)
+    expect(page.locator(f"tr.post[data-id='{ids[2]}']")).to_have_count(1)
+    expect(page.locator(".flash")).to_contain_text("2 posts are back on the stream")
+
+
 def test_new_posts_arrive_live_as_a_pill_and_the_list_stays_put(open_page, server: Server, tmp_path):
     page = open_page("listening/?sort=newest")
     before = row_ids(page)

@@ -505,11 +505,23 @@ def do_dismiss_post(post: Post, user: User) -> Post:
 
 
 @transaction.atomic
-def do_dismiss_posts(workspace_id: int, post_ids: Iterable[int], user: User) -> int:
-    """Bulk dismiss (noise); only the workspace's own unhandled posts are touched."""
-    return Post.objects.filter(
+def do_dismiss_posts(workspace_id: int, post_ids: Iterable[int], user: User) -> list[int]:
+    """Bulk dismiss (noise); only the workspace's own unhandled posts are touched. Returns
+    the ids dismissed, so that the agent can undo exactly those."""
+    unhandled = Post.objects.select_for_update().filter(
         workspace_id=workspace_id, pk__in=list(post_ids), status__in=[Post.Status.NEW, Post.Status.SEEN]
-    ).update(status=Post.Status.DISMISSED, handled_at=timezone.now(), handled_by=user)
+    )
+    ids = list(unhandled.values_list("pk", flat=True))
+    Post.objects.filter(pk__in=ids).update(status=Post.Status.DISMISSED, handled_at=timezone.now(), handled_by=user)
+    return ids
+
+
+@transaction.atomic
+def do_restore_posts(workspace_id: int, post_ids: Iterable[int], user: User) -> int:
+    """Undo a dismissal: the workspace's dismissed posts go back on the stream, as seen."""
+    return Post.objects.filter(workspace_id=workspace_id, pk__in=list(post_ids), status=Post.Status.DISMISSED).update(
+        status=Post.Status.SEEN, handled_at=None, handled_by=None
+    )
 
 
 @transaction.atomic

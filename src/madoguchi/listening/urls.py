@@ -10,6 +10,7 @@ urlpatterns = [
     path("p/<int:post_id>/dismiss/", views.dismiss, name="dismiss"),
     path("p/<int:post_id>/seen/", views.seen, name="seen"),
     path("bulk-dismiss/", views.bulk_dismiss, name="bulk_dismiss"),
+    path("restore/", views.restore, name="restore"),
     path("rules/", views.rules, name="rules"),
     path("rules/new/", views.rule_edit, name="rule_new"),
     path("rules/preview/", views.rule_preview, name="rule_preview"),

@@ -34,6 +34,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 def stream(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     live_after = page_cursor()  # before the posts are read: see inbox.events.page_cursor
+    undo = request.session.pop(UNDO_KEY, [])  # posts the agent just dismissed in bulk, shown once
     view = request.GET.get("view", "todo")
     view = view if view in queries.VIEWS else "todo"
     sort = request.GET.get("sort", "priority")
@@ -56,6 +57,7 @@ def stream(request: HttpRequest) -> HttpResponse:
             "here": request.get_full_path(),
             "has_rules": queries.rules_for(user).exists(),
             "live_after": live_after,
+            "undo": undo,
         },
     )
 
@@ -107,13 +109,34 @@ def seen(request: HttpRequest, post_id: int) -> HttpResponse:
     return _done(request, actions.do_mark_post_seen(post, request.user))  # type: ignore[arg-type]
 
 
+# The session key of the posts dismissed by the last bulk dismissal: the stream offers to undo it.
+UNDO_KEY = "listening_undo"
+
+
+def _post_ids(request: HttpRequest) -> list[int]:
+    return [int(v) for v in request.POST.getlist("post") if v.isdigit()][:500]
+
+
 @require_POST
 @role_required("agent")
 def bulk_dismiss(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    ids = [int(v) for v in request.POST.getlist("post") if v.isdigit()][:500]
-    n = actions.do_dismiss_posts(workspace_id_of(user), ids, user)
-    messages.success(request, _("%(n)s posts dismissed") % {"n": n})
+    request.session[UNDO_KEY] = actions.do_dismiss_posts(workspace_id_of(user), _post_ids(request), user)
+    return _back(request)
+
+
+@require_POST
+@role_required("agent")
+def restore(request: HttpRequest) -> HttpResponse:
+    """Undo: dismissed posts (one from the keyboard, or a bulk dismissal) go back on the stream."""
+    user: User = request.user  # type: ignore[assignment]
+    n = actions.do_restore_posts(workspace_id_of(user), _post_ids(request), user)
+    request.session.pop(UNDO_KEY, None)
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"restored": n, "status": Post.Status.SEEN, "status_label": str(Post.Status.SEEN.label)})
+    messages.success(
+        request, ngettext("%(n)s post is back on the stream", "%(n)s posts are back on the stream", n) % {"n": n}
+    )
     return _back(request)
 
 

@@ -72,6 +72,34 @@ def test_dismiss_seen_and_bulk_dismiss(cast, posts, client_for):
     assert "Nothing to triage" in client.get("/listening/").content.decode()
 
 
+def test_a_bulk_dismissal_can_be_undone_once_from_the_stream(cast, posts, client_for):
+    client = client_for(cast.agent)
+    csrf_post(client, f"/listening/p/{posts['calm'].pk}/respond/")  # answered: not dismissed, not undone
+    ids = [posts["outage"].pk, posts["famous"].pk, posts["calm"].pk]
+    csrf_post(client, "/listening/bulk-dismiss/", {"post": ids})
+    page = client.get("/listening/").content.decode()
+    assert "2 posts dismissed." in page and 'id="undo-bar"' in page
+    assert f'name="post" value="{posts["outage"].pk}"' in page and f'name="post" value="{posts["calm"].pk}"' not in page
+    assert "posts dismissed." not in client.get("/listening/").content.decode()  # offered once
+
+    response = csrf_post(client, "/listening/restore/", {"post": ids, "next": "/listening/"})
+    assert response.status_code == 302
+    statuses = dict(Post.objects.filter(workspace=cast.ws).values_list("pk", "status"))
+    assert statuses == {posts["outage"].pk: "seen", posts["famous"].pk: "seen", posts["calm"].pk: "answered"}
+    assert Post.objects.get(pk=posts["outage"].pk).handled_by is None
+    assert "2 posts are back on the stream" in client.get("/listening/").content.decode()
+
+
+def test_undoing_one_dismissal_answers_json_and_stays_in_the_workspace(cast, posts, client_for):
+    csrf_post(client_for(cast.agent), f"/listening/p/{posts['calm'].pk}/dismiss/")
+    other = client_for(cast.agent_b)
+    csrf_post(other, "/listening/restore/", {"post": [posts["calm"].pk]})
+    assert Post.objects.get(pk=posts["calm"].pk).status == Post.Status.DISMISSED  # not theirs
+    response = csrf_post(client_for(cast.agent), "/listening/restore/", {"post": [posts["calm"].pk]}, HTTP_ACCEPT="application/json")
+    assert response.json() == {"restored": 1, "status": "seen", "status_label": "Seen"}
+    assert client_for(cast.agent).get("/listening/restore/").status_code == 405
+
+
 def test_share_handled(cast, posts, client_for):
     client = client_for(cast.agent)
     csrf_post(client, f"/listening/p/{posts['calm'].pk}/dismiss/")

@@ -118,22 +118,67 @@
       }
     }
 
-    // Dismiss or mark seen without leaving the page; the cursor moves on to the next post.
-    async function act(row, which) {
-      const form = $(`form.${which}`, row);
-      if (!form) return;
+    // A form posted in the background; its JSON answer, or null.
+    async function postForm(form) {
       const res = await fetch(form.action, {
         method: "POST",
         body: new FormData(form),
         headers: { "X-CSRFToken": csrf(), Accept: "application/json" },
         credentials: "same-origin",
       });
-      if (!res.ok) return;
-      const data = await res.json();
+      return res.ok ? res.json() : null;
+    }
+
+    // Undo of the last dismissal: one post from the keyboard (the row comes back where it was),
+    // or the posts of a bulk dismissal (the server renders the bar; the form posts as it is).
+    const undoBar = $("#undo-bar");
+    let undone = null; // {row, live, parent, next}: a copy of the row from before its dismissal
+    function offerUndo(saved) {
+      if (!undoBar) return;
+      undone = saved;
+      $(".what", undoBar).textContent = undoBar.dataset.one;
+      const ids = $(".ids", undoBar);
+      ids.replaceChildren();
+      const input = document.createElement("input");
+      Object.assign(input, { type: "hidden", name: "post", value: saved.row.dataset.id });
+      ids.append(input);
+      undoBar.hidden = false;
+    }
+    if (undoBar) undoBar.addEventListener("submit", async (e) => {
+      if (!undone) return; // a bulk dismissal: a plain POST, back to this page
+      e.preventDefault();
+      const saved = undone;
+      const data = await postForm(undoBar);
+      if (!data) return;
+      undone = null;
+      undoBar.hidden = true;
+      // The row as it was, buttons and all, now seen; where the dismissed one is or was.
+      const row = saved.row;
+      row.classList.remove("status-new", "status-seen", "cursor");
+      row.classList.add(`status-${data.status}`);
+      $(".state", row).textContent = data.status_label;
+      const seenForm = $("form.seen", row);
+      if (seenForm) seenForm.remove();
+      rows().forEach((r) => r.classList.remove("cursor"));
+      if (saved.live.isConnected) saved.live.replaceWith(row);
+      else if (saved.next && saved.next.isConnected) saved.parent.insertBefore(row, saved.next);
+      else saved.parent.append(row);
+      row.classList.add("cursor");
+      row.scrollIntoView({ block: "nearest" });
+    });
+
+    // Dismiss or mark seen without leaving the page; the cursor moves on to the next post.
+    async function act(row, which) {
+      const form = $(`form.${which}`, row);
+      if (!form) return;
+      const before = which === "dismiss" ? { row: row.cloneNode(true), parent: row.parentNode, next: row.nextElementSibling } : null;
+      const data = await postForm(form);
+      if (!data) return;
       row.classList.remove("status-new", "status-seen");
       row.classList.add(`status-${data.status}`);
       $(".state", row).textContent = data.status_label;
       form.remove();
+      if (before && data.status === "dismissed") offerUndo({ ...before, live: row });
       if (which === "dismiss") {
         const seen = $("form.seen", row);
         if (seen) seen.remove();
@@ -141,7 +186,7 @@
           const next = row.nextElementSibling || row.previousElementSibling;
           row.remove();
           if (next && next.matches("tr.post")) next.classList.add("cursor");
-          if (!rows().length) location.reload(); // shows the empty state
+          if (!rows().length && !undoBar) location.reload(); // shows the empty state
         }
       }
       updateBulk();
@@ -177,6 +222,7 @@
         case "s": if (row) act(row, "seen"); break;
         case "x": if (row) { const box = $("input[name=post]", row); box.checked = !box.checked; updateBulk(); } break;
         case "D": if ($$("input[name=post]:checked", root).length) $("#bulk").requestSubmit(); break;
+        case "u": if (undoBar && !undoBar.hidden) undoBar.requestSubmit(); break;
         case "?": if (help) { e.preventDefault(); help.showModal(); } break;
         default: return;
       }
