@@ -21,7 +21,7 @@ from typing import cast
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -248,14 +248,32 @@ def do_delete_article(article: Article) -> None:
         _bump_index(workspace_id)
 
 
+@transaction.atomic
 def do_link_translations(article: Article, other: Article) -> None:
-    """Mark two articles of one workspace as translations of each other."""
-    if article.workspace_id != other.workspace_id:
+    """Mark two articles of one workspace as translations of each other (and of the other
+    translations either already had: the two groups become one)."""
+    if article.workspace_id != other.workspace_id or article.pk == other.pk:
         raise KbError(_("That article does not exist."))
-    group = article.translation_group or other.translation_group or uuid.uuid4()
-    Article.objects.filter(pk__in=[article.pk, other.pk]).update(translation_group=group)
+    groups = [g for g in (article.translation_group, other.translation_group) if g is not None]
+    group = groups[0] if groups else uuid.uuid4()
+    Article.objects.filter(Q(pk__in=[article.pk, other.pk]) | Q(translation_group__in=groups), workspace_id=article.workspace_id).update(
+        translation_group=group
+    )
     for a in (article, other):
         a.translation_group = group
+
+
+@transaction.atomic
+def do_unlink_translation(article: Article) -> None:
+    """Take an article out of its group of translations (the others stay linked together)."""
+    group = article.translation_group
+    if group is None:
+        return
+    Article.objects.filter(pk=article.pk).update(translation_group=None)
+    article.translation_group = None
+    rest = Article.objects.filter(translation_group=group)
+    if rest.count() == 1:  # a group of one is no translation
+        rest.update(translation_group=None)
 
 
 def _count_day(article_id: int, column: str) -> None:

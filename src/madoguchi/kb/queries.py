@@ -503,6 +503,25 @@ def translations_of(article: Article) -> list[Article]:
     return list(_published(article.workspace_id).filter(translation_group=article.translation_group).exclude(pk=article.pk))
 
 
+def linked_translations(article: Article) -> list[Article]:
+    """The article's translations in any status, for the editor (the help site shows published ones)."""
+    if article.translation_group is None:
+        return []
+    return list(
+        Article.objects.filter(workspace_id=article.workspace_id, translation_group=article.translation_group)
+        .exclude(pk=article.pk)
+        .order_by("language", "title")
+    )
+
+
+def translation_candidates(article: Article, *, limit: int = 500) -> list[Article]:
+    """Articles in another language that could be linked as this one's translation."""
+    qs = Article.objects.filter(workspace_id=article.workspace_id).exclude(language=article.language).exclude(pk=article.pk)
+    if article.translation_group is not None:
+        qs = qs.exclude(translation_group=article.translation_group)
+    return list(qs.exclude(status=ArticleStatus.ARCHIVED).order_by("language", "title")[:limit])
+
+
 def read_a_lot_help_little(workspace_id: int, *, min_views: int = 20, limit: int = 10) -> list[Article]:
     """Published articles many people read but few found helpful: the ones to fix first."""
     from django.db.models import ExpressionWrapper, FloatField

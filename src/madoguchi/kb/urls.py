@@ -9,6 +9,7 @@ urlpatterns = [
     path("kb/import/", views.import_file, name="import"),
     path("kb/a/<int:article_id>/", views.article, name="article"),
     path("kb/a/<int:article_id>/status/", views.set_status, name="status"),
+    path("kb/a/<int:article_id>/translations/", views.translations, name="translations"),
     path("kb/a/<int:article_id>/restore/", views.restore, name="restore"),
     path("kb/a/<int:article_id>/diff/", views.diff, name="diff"),
     path("kb/a/<int:article_id>/used/", views.suggestion_used, name="used"),

@@ -90,8 +90,30 @@ def article(request: HttpRequest, article_id: int) -> HttpResponse:
         {
             "article": a, "form": form, "html": render_markdown(a.body), "versions": list(a.versions.select_related("author")[:50]),
             "moves": actions.allowed_statuses(a, user),
+            "translations": queries.linked_translations(a), "translation_candidates": queries.translation_candidates(a),
         },
     )
+
+
+@require_POST
+@role_required("agent")
+def translations(request: HttpRequest, article_id: int) -> HttpResponse:
+    """Link an article in another language as this one's translation, or unlink one."""
+    user: User = request.user  # type: ignore[assignment]
+    a = queries.access_article(user, article_id)
+    try:
+        if request.POST.get("link"):
+            actions.do_link_translations(a, queries.access_article(user, int(request.POST["link"])))
+            messages.success(request, _("Translation linked."))
+        elif request.POST.get("unlink"):
+            other = queries.access_article(user, int(request.POST["unlink"]))
+            if other.translation_group is None or other.translation_group != a.translation_group:
+                raise Http404
+            actions.do_unlink_translation(other)
+            messages.success(request, _("Translation unlinked."))
+    except ValueError:  # KbError included
+        messages.error(request, _("That article does not exist."))
+    return redirect("kb:article", article_id=a.pk)
 
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -254,6 +276,14 @@ def _reader_language(request: HttpRequest) -> str:
     return lang if lang in HELP_LANGUAGES else ""
 
 
+def _language_name(code: str) -> str:
+    """A language's name in that language (日本語, English), for readers who read only it."""
+    try:
+        return str(translation.get_language_info(code)["name_local"])
+    except KeyError:
+        return code
+
+
 def _help_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """A help site page in the language the reader picked, headings and buttons included, and
     the pick kept for the next pages (a category, an article) in a first-party cookie."""
@@ -374,7 +404,7 @@ def public_article(request: HttpRequest, article_id: int, slug: str = "") -> Htt
     response = render(
         request,
         "kb/help_article.html",
-        {"article": a, "brand": a.brand or Brand.objects.filter(workspace_id=a.workspace_id).first(), "html": html, "related": related, "voted": voted, "translations": translations,
+        {"article": a, "brand": a.brand or Brand.objects.filter(workspace_id=a.workspace_id).first(), "html": html, "related": related, "voted": voted, "translations": [(t, _language_name(t.language)) for t in translations],
          "canonical": canonical, "alternates": alternates, "description": summary(html)},
     )
     return _with_visitor(response, visitor, fresh)

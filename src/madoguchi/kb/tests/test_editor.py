@@ -114,3 +114,38 @@ def test_a_long_list_of_articles_is_paged(cast, client_for):
 def test_an_empty_knowledge_base_says_how_to_start(cast, client_for):
     page = client_for(cast.agent).get("/kb/").content.decode()
     assert "No articles yet." in page
+
+
+def test_an_agent_links_a_translation_and_the_help_site_offers_it(cast, client_for, client):
+    ja = actions.do_create_article(cast.ws, title="返品の方法", body="14日以内", language="ja", status=ArticleStatus.PUBLISHED)
+    en = actions.do_create_article(cast.ws, title="How to return an item", body="Within 14 days", language="en", status=ArticleStatus.PUBLISHED)
+    agent = client_for(cast.agent)
+    page = agent.get(f"/kb/a/{ja.pk}/").content.decode()
+    assert f'<option value="{en.pk}">' in page  # offered: another language
+    assert csrf_post(agent, f"/kb/a/{ja.pk}/translations/", {"link": en.pk}).status_code == 302
+    assert f'href="/kb/a/{ja.pk}/"' in agent.get(f"/kb/a/{en.pk}/").content.decode()  # linked both ways
+    public = client.get(f"/help/a/{ja.pk}/", HTTP_USER_AGENT="Mozilla/5.0").content.decode()
+    assert f'href="/help/a/{en.pk}/?lang=en" hreflang="en"' in public
+
+    csrf_post(agent, f"/kb/a/{ja.pk}/translations/", {"unlink": en.pk})
+    ja.refresh_from_db()
+    en.refresh_from_db()
+    assert (ja.translation_group, en.translation_group) == (None, None)
+
+
+def test_linking_joins_two_groups_of_translations(cast):
+    ja, en, fr = (actions.do_create_article(cast.ws, title=t, body="x", language=lang) for t, lang in (("返品", "ja"), ("Returns", "en"), ("Retours", "fr")))
+    de = actions.do_create_article(cast.ws, title="Rückgabe", body="x", language="de")
+    actions.do_link_translations(ja, en)
+    actions.do_link_translations(fr, de)
+    actions.do_link_translations(en, fr)
+    groups = {a.translation_group for a in Article.objects.filter(pk__in=[ja.pk, en.pk, fr.pk, de.pk])}
+    assert len(groups) == 1 and None not in groups
+
+
+def test_an_article_of_another_workspace_cannot_be_linked(cast, client_for):
+    ja = actions.do_create_article(cast.ws, title="返品", body="x", language="ja")
+    theirs = actions.do_create_article(cast.ws_b, title="Returns", body="x", language="en")
+    assert csrf_post(client_for(cast.agent), f"/kb/a/{ja.pk}/translations/", {"link": theirs.pk}).status_code == 404
+    ja.refresh_from_db()
+    assert ja.translation_group is None

@@ -103,7 +103,10 @@ def test_translations_link_to_each_other_on_the_help_site(imported, client):
     en = Article.objects.get(external_id="en-2")
     actions.do_link_translations(ja, en)
     page = client.get(f"/help/a/{ja.pk}/", **BROWSER).content.decode()
-    assert f'href="/help/a/{en.pk}/" hreflang="en"' in page
+    # Named in its own language, and following it switches the page's language too.
+    assert f'href="/help/a/{en.pk}/?lang=en" hreflang="en" lang="en">English</a>' in page
+    back = client.get(f"/help/a/{en.pk}/", **BROWSER).content.decode()
+    assert f'href="/help/a/{ja.pk}/?lang=ja" hreflang="ja" lang="ja">日本語</a>' in back
 
 
 def test_the_language_switch_filters_the_home_page(imported, client):
