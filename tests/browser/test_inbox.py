@@ -174,6 +174,9 @@ def test_j_k_move_through_the_list_enter_opens_and_question_mark_shows_help(open
 
     page.keyboard.press("/")
     expect(page.locator("#search-box")).to_be_focused()
+    page.keyboard.press("Escape")  # out of the search box; no cursor yet on this page
+    page.keyboard.press("o")  # opens the first conversation of the list
+    expect(page.locator("#conversation h2")).to_contain_text(names[-1])
 
 
 def test_phone_list_then_conversation_then_back(open_page, server: Server):

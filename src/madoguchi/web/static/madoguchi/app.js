@@ -205,7 +205,7 @@
     switch (e.key) {
       case "j": moveCursor(1); break;
       case "k": moveCursor(-1); break;
-      case "o": case "Enter": if (cur) { e.preventDefault(); location.href = $("a.conv-link", cur).href; } break;
+      case "o": case "Enter": { const to = cur || items()[0]; if (to) { e.preventDefault(); location.href = $("a.conv-link", to).href; } break; }
       case "r": if ($("#composer")) { e.preventDefault(); setKind("reply"); } break;
       case "n": if ($("#composer")) { e.preventDefault(); setKind("note"); } break;
       case "e": if ($("#resolve-form")) { e.preventDefault(); $("#resolve-form").requestSubmit(); } break;
