@@ -73,6 +73,12 @@ def allowed_statuses(article: Article, user: User) -> list[tuple[str, str]]:
     ]
 
 
+def may_edit(article: Article, user: User | None) -> bool:
+    """Agents write drafts and proposals; what readers see (or saw) changes only with a manager.
+    (No user: an import or a command run by the operator.)"""
+    return user is None or user.has_role("manager") or article.status in (ArticleStatus.DRAFT, ArticleStatus.REVIEW)
+
+
 class KbError(ValueError):
     """A knowledge-base request refused, with a message for the person who made it."""
 
@@ -174,6 +180,8 @@ def do_create_article(
 @transaction.atomic
 def do_update_article(article: Article, *, author: User | None, **changes: object) -> Article:
     """Change an article's fields; a new title or body is saved as a new version."""
+    if not may_edit(article, author):
+        raise KbError(_("Only a manager can change a published or archived article."))
     allowed = {"title", "body", "language", "category", "brand", "tags"}
     unknown = set(changes) - allowed
     if unknown:

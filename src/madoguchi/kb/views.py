@@ -80,6 +80,9 @@ def article(request: HttpRequest, article_id: int) -> HttpResponse:
         try:
             actions.do_update_article(a, author=user, **changes)
         except actions.KbError as exc:
+            if not actions.may_edit(a, user):  # no editor on the page to show it in
+                messages.error(request, str(exc))
+                return redirect("kb:article", article_id=a.pk)
             form.add_error(None, str(exc))
         else:
             messages.success(request, _("Article saved."))
@@ -89,7 +92,7 @@ def article(request: HttpRequest, article_id: int) -> HttpResponse:
         "kb/article.html",
         {
             "article": a, "form": form, "html": render_markdown(a.body), "versions": list(a.versions.select_related("author")[:50]),
-            "moves": actions.allowed_statuses(a, user),
+            "moves": actions.allowed_statuses(a, user), "may_edit": actions.may_edit(a, user),
             "translations": queries.linked_translations(a), "translation_candidates": queries.translation_candidates(a),
         },
     )
@@ -158,7 +161,9 @@ def restore(request: HttpRequest, article_id: int) -> HttpResponse:
     a = queries.access_article(user, article_id)
     try:
         actions.do_restore_version(a, int(request.POST.get("version", "0")), actor=user)
-    except (actions.KbError, ValueError):
+    except actions.KbError as exc:
+        messages.error(request, str(exc))
+    except ValueError:
         messages.error(request, _("That version does not exist."))
     return redirect("kb:article", article_id=a.pk)
 
@@ -511,7 +516,7 @@ def diff(request: HttpRequest, article_id: int) -> HttpResponse:
         request,
         "kb/diff.html",
         {
-            "article": a, "old": old, "new": new,
+            "article": a, "old": old, "new": new, "may_edit": actions.may_edit(a, request.user),  # type: ignore[arg-type]
             "title_rows": queries.version_diff(old.title, new.title),
             "body_rows": queries.version_diff(old.body, new.body),
         },

@@ -149,3 +149,20 @@ def test_an_article_of_another_workspace_cannot_be_linked(cast, client_for):
     assert csrf_post(client_for(cast.agent), f"/kb/a/{ja.pk}/translations/", {"link": theirs.pk}).status_code == 404
     ja.refresh_from_db()
     assert ja.translation_group is None
+
+
+def test_an_agent_cannot_change_a_published_article_behind_the_managers_back(cast, client_for):
+    article = actions.do_create_article(cast.ws, title="Returns", body="Within 14 days.", language="en", status=ArticleStatus.PUBLISHED)
+    actions.do_update_article(article, author=cast.manager, body="Within 30 days.")
+    agent = client_for(cast.agent)
+    page = agent.get(f"/kb/a/{article.pk}/").content.decode()
+    assert 'name="body"' not in page and 'name="version"' not in page  # no editor, no restore
+    refused = csrf_post(agent, f"/kb/a/{article.pk}/", {"title": "Returns", "body": "Within 365 days!", "language": "en"}, follow=True)
+    assert "Only a manager can change a published or archived article." in refused.content.decode()
+    csrf_post(agent, f"/kb/a/{article.pk}/restore/", {"version": 1})
+    article.refresh_from_db()
+    assert (article.body, article.version) == ("Within 30 days.", 2)
+    # A manager still edits it, and an agent edits drafts and proposals.
+    assert csrf_post(client_for(cast.manager), f"/kb/a/{article.pk}/", {"title": "Returns", "body": "Within 31 days.", "language": "en"}).status_code == 302
+    draft = actions.do_create_article(cast.ws, title="Draft", body="x", language="en")
+    assert csrf_post(agent, f"/kb/a/{draft.pk}/", {"title": "Draft", "body": "y", "language": "en"}).status_code == 302
