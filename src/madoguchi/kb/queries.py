@@ -466,6 +466,20 @@ def _published(workspace_id: int) -> QuerySet[Article]:
     return Article.objects.filter(workspace_id=workspace_id, status=ArticleStatus.PUBLISHED)
 
 
+def _categories_with_articles(categories: QuerySet[Category], brand, lang: str) -> list[Category]:
+    """The categories (of those given) that hold a published article of the brand, directly or
+    one level down; those with one in `lang` when the site has articles in it."""
+    articles = published_for_brand(brand)
+    if lang and articles.filter(language=lang).exists():
+        articles = articles.filter(language=lang)
+    return list(categories.filter(Q(articles__in=articles) | Q(children__articles__in=articles)).distinct())
+
+
+def help_subcategories(category: Category, brand, lang: str = "") -> list[Category]:
+    """The subcategories a category page of the help site lists (each leads to its articles)."""
+    return _categories_with_articles(category.children.filter(Q(brand=brand) | Q(brand__isnull=True)), brand, lang)
+
+
 def help_home(brand, lang: str = "") -> dict:
     """Top-level categories and the most read articles of a brand's help site (its own and the
     workspace's shared ones), in the reader's language when the site has articles in it (a

@@ -366,8 +366,12 @@ def help_category(request: HttpRequest, brand_id: int, category_id: int) -> Http
     category = queries.help_category(brand, category_id) if brand else None
     if brand is None or category is None:
         raise Http404
-    articles = queries.published_in(category, brand, lang=_reader_language(request))
-    return render(request, "kb/help_category.html", {"brand": brand, "category": category, "articles": articles})
+    lang = _reader_language(request)
+    articles = queries.published_in(category, brand, lang=lang)
+    subcategories = queries.help_subcategories(category, brand, lang=lang)
+    return render(
+        request, "kb/help_category.html", {"brand": brand, "category": category, "articles": articles, "subcategories": subcategories}
+    )
 
 
 @_help_page

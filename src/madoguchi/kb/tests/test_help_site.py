@@ -108,3 +108,18 @@ def test_the_language_switch_changes_the_whole_page_and_is_kept_on_the_next_page
     # Switching back works the same way.
     home = client.get(f"/help/{cast.brand.pk}/?lang=ja", HTTP_ACCEPT_LANGUAGE="en", **BROWSER).content.decode()
     assert '<html lang="ja">' in home and "請求について" in home
+
+
+def test_a_category_page_leads_to_its_subcategories(cast, client):
+    orders = actions.category_from_path(cast.ws, "注文")
+    returns = actions.category_from_path(cast.ws, "注文 > 返品")
+    actions.category_from_path(cast.ws, "注文 > 空のカテゴリ")
+    article = actions.do_create_article(cast.ws, title="返品の方法", body="30日以内", category=returns, status=ArticleStatus.PUBLISHED)
+    home = client.get(f"/help/{cast.brand.pk}/", **BROWSER).content.decode()
+    assert f'href="/help/{cast.brand.pk}/c/{orders.pk}/"' in home
+    page = client.get(f"/help/{cast.brand.pk}/c/{orders.pk}/", **BROWSER).content.decode()
+    assert f'href="/help/{cast.brand.pk}/c/{returns.pk}/">返品</a>' in page
+    assert "空のカテゴリ" not in page  # nothing to read there
+    assert "No articles in this category yet." not in page
+    sub = client.get(f"/help/{cast.brand.pk}/c/{returns.pk}/", **BROWSER).content.decode()
+    assert f'href="/help/a/{article.pk}/"' in sub and f'href="/help/{cast.brand.pk}/c/{orders.pk}/">注文</a>' in sub
