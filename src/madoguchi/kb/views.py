@@ -402,7 +402,8 @@ def public_article(request: HttpRequest, article_id: int, slug: str = "") -> Htt
     if not _is_bot(request):
         actions.do_record_view(a)
     related = queries.related_articles(a)
-    voted = a.votes.filter(visitor=visitor).exists() if not fresh else False
+    # The visitor's vote: None before voting, False when the article did not help them.
+    vote_ = a.votes.filter(visitor=visitor).values_list("helpful", flat=True).first() if not fresh else None
     translations = queries.translations_of(a)
     html = render_markdown(a.body)
     canonical = request.build_absolute_uri(reverse("kb:public_article", args=[a.pk]))
@@ -413,7 +414,7 @@ def public_article(request: HttpRequest, article_id: int, slug: str = "") -> Htt
     response = render(
         request,
         "kb/help_article.html",
-        {"article": a, "brand": a.brand or Brand.objects.filter(workspace_id=a.workspace_id).first(), "html": html, "related": related, "voted": voted, "translations": [(t, _language_name(t.language)) for t in translations],
+        {"article": a, "brand": a.brand or Brand.objects.filter(workspace_id=a.workspace_id).first(), "html": html, "related": related, "voted": vote_ is not None, "helped": vote_, "translations": [(t, _language_name(t.language)) for t in translations],
          "canonical": canonical, "alternates": alternates, "description": summary(html)},
     )
     return _with_visitor(response, visitor, fresh)

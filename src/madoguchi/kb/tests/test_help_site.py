@@ -123,3 +123,19 @@ def test_a_category_page_leads_to_its_subcategories(cast, client):
     assert "No articles in this category yet." not in page
     sub = client.get(f"/help/{cast.brand.pk}/c/{returns.pk}/", **BROWSER).content.decode()
     assert f'href="/help/a/{article.pk}/"' in sub and f'href="/help/{cast.brand.pk}/c/{orders.pk}/">注文</a>' in sub
+
+
+def test_a_reader_it_did_not_help_is_offered_a_person(cast, client):
+    from madoguchi.connectors.models import ChannelAccount
+
+    ChannelAccount.objects.create(workspace=cast.ws, brand=cast.brand, kind="webform", name="Contact form")
+    article = actions.do_create_article(cast.ws, title="Returns", body="Within 14 days.", brand=cast.brand, status=ArticleStatus.PUBLISHED)
+    client.get(f"/help/a/{article.pk}/", **BROWSER)  # the visitor cookie
+    client.post(f"/help/a/{article.pk}/vote/", {"helpful": "no"}, **BROWSER)
+    page = client.get(f"/help/a/{article.pk}/", **BROWSER).content.decode()
+    vote = page[page.index('id="vote-h"') :]
+    assert "Sorry this did not answer your question." in vote and f'href="/connectors/webform/{cast.brand.pk}/?lang=en"' in vote.split("</section>")[0]
+
+    other = actions.do_create_article(cast.ws, title="Delivery", body="3 days.", brand=cast.brand, status=ArticleStatus.PUBLISHED)
+    client.post(f"/help/a/{other.pk}/vote/", {"helpful": "yes"}, **BROWSER)
+    assert "Sorry this did not answer" not in client.get(f"/help/a/{other.pk}/", **BROWSER).content.decode()
