@@ -335,12 +335,14 @@ def do_save_conversation_as_faq(conversation, *, actor: User) -> Article:
     names = [str(conversation.contact), getattr(conversation.contact, "name", "")]
     names += [m.identity.label for m in messages if m.identity is not None]
     names += [m.author.display_name for m in messages if m.author is not None]
-    title = anonymize(question, names).strip() or _("Untitled question")
+    lang = detect_language(question + " " + answer)
+    title = anonymize(question, names, lang=lang).strip() or _("Untitled question")
     title = " ".join(title.split())[:200]
     return do_create_article(
         conversation.workspace,
         title=title,
-        body=anonymize(answer, names).strip(),
+        body=anonymize(answer, names, lang=lang).strip(),
+        language=lang,
         author=actor,
         brand=conversation.brand,
         status=ArticleStatus.DRAFT,

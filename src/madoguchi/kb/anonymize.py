@@ -23,18 +23,28 @@ _JA_KEEP = {"皆", "客", "利用者", "担当者", "会員", "ユーザー"}
 _EN_SALUTATION = re.compile(r"\b(Dear|Hi|Hello|Hey|Thanks|Thank you),?\s+[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?", re.UNICODE)
 
 
-def anonymize(text: str, names: list[str] = ()) -> str:  # type: ignore[assignment]
-    """`text` without emails, phone and order numbers, handles and the given names."""
-    text = _EMAIL.sub("[email]", text)
-    text = _ORDER.sub("[order number]", text)
-    text = _PHONE.sub("[phone]", text)
-    text = _LONG_CODE.sub("[number]", text)
-    text = _HANDLE.sub("[name]", text)
+# The placeholders stay in a draft FAQ until someone rewrites them, so they are written in the
+# article's language (a Japanese reader should not meet "[order number]").
+_PLACEHOLDERS = {
+    "": {"email": "[email]", "order": "[order number]", "phone": "[phone]", "number": "[number]", "name": "[name]"},
+    "ja": {"email": "［メールアドレス］", "order": "［注文番号］", "phone": "［電話番号］", "number": "［番号］", "name": "［お名前］"},
+}
+
+
+def anonymize(text: str, names: list[str] = (), *, lang: str = "") -> str:  # type: ignore[assignment]
+    """`text` without emails, phone and order numbers, handles and the given names; the
+    placeholders in `lang` when known (English otherwise)."""
+    ph = _PLACEHOLDERS.get(lang, _PLACEHOLDERS[""])
+    text = _EMAIL.sub(ph["email"], text)
+    text = _ORDER.sub(ph["order"], text)
+    text = _PHONE.sub(ph["phone"], text)
+    text = _LONG_CODE.sub(ph["number"], text)
+    text = _HANDLE.sub(ph["name"], text)
     for name in sorted({n.strip() for n in names if n and len(n.strip()) >= 2}, key=len, reverse=True):
-        text = re.sub(re.escape(name), "[name]", text, flags=re.IGNORECASE)
+        text = re.sub(re.escape(name), ph["name"], text, flags=re.IGNORECASE)
         for part in name.split():
             if len(part) >= 2:
-                text = re.sub(rf"(?<!\w){re.escape(part)}(?!\w)", "[name]", text, flags=re.IGNORECASE)
+                text = re.sub(rf"(?<!\w){re.escape(part)}(?!\w)", ph["name"], text, flags=re.IGNORECASE)
     text = _JA_HONORIFIC.sub(lambda m: m.group(0) if m.group(0) in _JA_KEEP else "○○", text)
     text = _EN_SALUTATION.sub(lambda m: m.group(1) + ",", text)
     return text

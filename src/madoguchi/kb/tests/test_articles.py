@@ -126,6 +126,15 @@ def test_save_as_faq_drafts_an_anonymized_article_linked_to_the_conversation(cas
     assert "Yui" not in article.body and "マイページから返品できます" in article.body
 
 
+def test_a_japanese_faq_draft_gets_japanese_placeholders(cast):
+    conv = cast.inbound("注文番号 A-123456 の商品を返品したいです", name="Yui Sato").message.conversation
+    inbox_actions.do_reply(conv, author=cast.agent, text="ご注文番号 A-123456 の返品を承りました。090-1234-5678 までお電話ください。")
+    article = actions.do_save_conversation_as_faq(conv, actor=cast.agent)
+    assert "［注文番号］" in article.title and "［電話番号］" in article.body
+    assert "[" not in article.title + article.body and article.language == "ja"
+    assert anonymize("Order number 12345 ships today.", lang="en") == "[order number] ships today."
+
+
 def test_background_embedding_records_progress_and_feeds_dense_search(cast):
     _import(cast)
     result = embed_articles.call(cast.ws.pk)
