@@ -307,12 +307,19 @@ def _help_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return wrapped
 
 
+def _language_versions(request: HttpRequest) -> dict[str, object]:
+    """What a listing page (home, category) tells search engines: it exists in Japanese
+    (?lang=ja) and English (?lang=en), and the address without ?lang= serves either."""
+    asked = request.GET.get("lang", "")
+    return {"page_url": request.build_absolute_uri(request.path), "lang_param": asked if asked in HELP_LANGUAGES else "", "languages": HELP_LANGUAGES}
+
+
 @_help_page
 def help_home(request: HttpRequest, brand_id: int) -> HttpResponse:
     brand = _brand(brand_id)
     lang = _reader_language(request)
     ctx = queries.help_home(brand, lang=lang)
-    return render(request, "kb/help_home.html", {"brand": brand, "lang": lang, **ctx})
+    return render(request, "kb/help_home.html", {"brand": brand, "lang": lang, **ctx, **_language_versions(request)})
 
 
 class _HelpFeed(Atom1Feed):
@@ -370,7 +377,9 @@ def help_category(request: HttpRequest, brand_id: int, category_id: int) -> Http
     articles = queries.published_in(category, brand, lang=lang)
     subcategories = queries.help_subcategories(category, brand, lang=lang)
     return render(
-        request, "kb/help_category.html", {"brand": brand, "category": category, "articles": articles, "subcategories": subcategories}
+        request,
+        "kb/help_category.html",
+        {"brand": brand, "category": category, "articles": articles, "subcategories": subcategories, **_language_versions(request)},
     )
 
 

@@ -139,3 +139,18 @@ def test_a_reader_it_did_not_help_is_offered_a_person(cast, client):
     other = actions.do_create_article(cast.ws, title="Delivery", body="3 days.", brand=cast.brand, status=ArticleStatus.PUBLISHED)
     client.post(f"/help/a/{other.pk}/vote/", {"helpful": "yes"}, **BROWSER)
     assert "Sorry this did not answer" not in client.get(f"/help/a/{other.pk}/", **BROWSER).content.decode()
+
+
+def test_the_home_and_category_pages_name_their_language_versions_for_search_engines(cast, client):
+    from madoguchi.kb.models import Category
+
+    cat = Category.objects.create(workspace=cast.ws, name="Billing", slug="billing")
+    for url in (f"/help/{cast.brand.pk}/", f"/help/{cast.brand.pk}/c/{cat.pk}/"):
+        head = client.get(url, **BROWSER).content.decode().split("</head>")[0]
+        full = f"http://testserver{url}"
+        assert f'<link rel="canonical" href="{full}">' in head
+        assert f'<link rel="alternate" hreflang="ja" href="{full}?lang=ja">' in head
+        assert f'<link rel="alternate" hreflang="en" href="{full}?lang=en">' in head
+        assert f'<link rel="alternate" hreflang="x-default" href="{full}">' in head
+        english = client.get(url, {"lang": "en"}, **BROWSER).content.decode().split("</head>")[0]
+        assert f'<link rel="canonical" href="{full}?lang=en">' in english  # its own page, not a duplicate
