@@ -62,3 +62,24 @@ def test_the_managers_report_fits_a_phone_and_archiving_asks_first(chromium: Bro
         expect(page.get_by_role("heading", level=1)).to_contain_text("Published")  # dismissed: nothing changed
     finally:
         context.close()
+
+
+def test_japanese_headings_on_a_phone_break_between_phrases_not_inside_words(chromium: Browser, server: Server):
+    returns = server.call("article", external_id="demo-faq-ja-return")
+    context = chromium.new_context(viewport=PHONE, has_touch=True, locale="ja-JP")
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}help/a/{returns['id']}/")
+        heading = page.locator("#vote-h")
+        expect(heading).to_have_text("この記事は役に立ちましたか？")
+        # Where the line breaks: "た" and the "か" after it must stay on one line (立ちましたか？ is one phrase).
+        same_line = heading.evaluate(
+            """h => {
+                const text = h.firstChild, at = text.textContent.indexOf("か？"), range = document.createRange();
+                const top = (i) => { range.setStart(text, i); range.setEnd(text, i + 1); return range.getBoundingClientRect().top; };
+                return top(at - 1) === top(at);
+            }"""
+        )
+        assert same_line, "the heading breaks inside a word"
+    finally:
+        context.close()
