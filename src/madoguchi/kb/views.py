@@ -151,6 +151,8 @@ def set_status(request: HttpRequest, article_id: int) -> HttpResponse:
         actions.do_set_status(a, request.POST.get("status", ""), actor=user)
     except actions.KbError as exc:
         messages.error(request, str(exc))
+    else:
+        messages.success(request, _("The article is now %(status)s.") % {"status": a.get_status_display()})
     return redirect("kb:article", article_id=a.pk)
 
 

@@ -166,3 +166,10 @@ def test_an_agent_cannot_change_a_published_article_behind_the_managers_back(cas
     assert csrf_post(client_for(cast.manager), f"/kb/a/{article.pk}/", {"title": "Returns", "body": "Within 31 days.", "language": "en"}).status_code == 302
     draft = actions.do_create_article(cast.ws, title="Draft", body="x", language="en")
     assert csrf_post(agent, f"/kb/a/{draft.pk}/", {"title": "Draft", "body": "y", "language": "en"}).status_code == 302
+
+
+def test_a_status_change_says_what_happened(cast, client_for):
+    article = actions.do_create_article(cast.ws, title="Returns", body="x", status=ArticleStatus.PUBLISHED)
+    res = csrf_post(client_for(cast.manager), f"/kb/a/{article.pk}/status/", {"status": "archived"}, follow=True)
+    assert "The article is now Archived." in res.content.decode()
+    assert 'value="published"' in res.content.decode()  # and the way back is on the page
