@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from functools import wraps
@@ -406,6 +407,24 @@ def help_search(request: HttpRequest, brand_id: int) -> HttpResponse:
     return render(request, template, {"brand": brand, "q": q, "good": good, "weak": weak})
 
 
+_JSON_IN_HTML = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def _faq_json_ld(a: Article, html: str, url: str) -> str:
+    """schema.org FAQPage data for an article whose title is a question (its body the answer);
+    "" for the others (an announcement or a how-to is no FAQ). Safe inside a <script> element."""
+    if not a.title.rstrip().endswith(("?", "？")):
+        return ""
+    data = {
+        "@context": "https://schema.org",
+        "@type": "FAQPage",
+        "inLanguage": a.language,
+        "url": url,
+        "mainEntity": [{"@type": "Question", "name": a.title, "acceptedAnswer": {"@type": "Answer", "text": summary(html, length=5000)}}],
+    }
+    return json.dumps(data, ensure_ascii=False).translate(_JSON_IN_HTML)
+
+
 @_help_page
 def public_article(request: HttpRequest, article_id: int, slug: str = "") -> HttpResponse:
     a = _public_article(article_id)
@@ -426,7 +445,7 @@ def public_article(request: HttpRequest, article_id: int, slug: str = "") -> Htt
         request,
         "kb/help_article.html",
         {"article": a, "brand": a.brand or Brand.objects.filter(workspace_id=a.workspace_id).first(), "html": html, "related": related, "voted": vote_ is not None, "helped": vote_, "translations": [(t, _language_name(t.language)) for t in translations],
-         "canonical": canonical, "alternates": alternates, "description": summary(html)},
+         "canonical": canonical, "alternates": alternates, "description": summary(html), "faq_json_ld": _faq_json_ld(a, html, canonical)},
     )
     return _with_visitor(response, visitor, fresh)
 

@@ -154,3 +154,21 @@ def test_the_home_and_category_pages_name_their_language_versions_for_search_eng
         assert f'<link rel="alternate" hreflang="x-default" href="{full}">' in head
         english = client.get(url, {"lang": "en"}, **BROWSER).content.decode().split("</head>")[0]
         assert f'<link rel="canonical" href="{full}?lang=en">' in english  # its own page, not a duplicate
+
+
+def test_a_question_article_carries_faq_structured_data_that_cannot_break_out_of_its_script(cast, client):
+    import json
+
+    question = actions.do_create_article(
+        cast.ws, title="送料はいくらですか？", body="全国一律 **500円** です。</script><script>alert(1)</script>", status=ArticleStatus.PUBLISHED
+    )
+    page = client.get(f"/help/a/{question.pk}/", **BROWSER).content.decode()
+    raw = re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S).group(1)
+    assert "<" not in raw
+    data = json.loads(raw)
+    assert data["@type"] == "FAQPage" and data["inLanguage"] == "ja"
+    entity = data["mainEntity"][0]
+    assert entity["name"] == "送料はいくらですか？"
+    assert entity["acceptedAnswer"]["text"].startswith("全国一律 500円 です。")  # plain text, not Markdown
+    notice = actions.do_create_article(cast.ws, title="Maintenance on Sunday", body="x", status=ArticleStatus.PUBLISHED)
+    assert "application/ld+json" not in client.get(f"/help/a/{notice.pk}/", **BROWSER).content.decode()
