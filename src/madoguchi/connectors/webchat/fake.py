@@ -110,9 +110,11 @@ class FakeVisitor(ApiClient):
     def read(self, up_to: int) -> httpx.Response:
         return self.request("POST", "read/", json={"up_to": up_to})
 
-    def events(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The live stream as (event, data) pairs; against a running server only."""
-        with self._http.stream("GET", self._url("events/"), headers=self._headers(), timeout=None) as response:
+    def events(self, after: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The live stream as (event, data) pairs, from event `after` on (as the widget does with
+        the history's `live_after`); against a running server only."""
+        headers = self._headers() | ({"Last-Event-ID": str(after)} if after else {})
+        with self._http.stream("GET", self._url("events/"), headers=headers, timeout=None) as response:
             response.raise_for_status()
             kind, data = "message", ""
             for line in response.iter_lines():
