@@ -83,3 +83,19 @@ def test_japanese_headings_on_a_phone_break_between_phrases_not_inside_words(chr
         assert same_line, "the heading breaks inside a word"
     finally:
         context.close()
+
+
+def test_the_language_switch_shows_which_language_is_on(chromium: Browser, server: Server):
+    context = chromium.new_context(viewport=PHONE, locale="ja-JP")
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}help/{server.seed['brand']}/")
+        switch = page.get_by_role("navigation", name="言語")
+        switch.get_by_role("link", name="English").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Categories")
+        switch = page.get_by_role("navigation", name="Language")  # the page is in English now, its labels too
+        on, off = switch.get_by_role("link", name="English"), switch.get_by_role("link", name="日本語")
+        expect(on).to_have_attribute("aria-current", "page")
+        assert on.evaluate("a => getComputedStyle(a).fontWeight") != off.evaluate("a => getComputedStyle(a).fontWeight")
+    finally:
+        context.close()
