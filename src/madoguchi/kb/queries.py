@@ -475,6 +475,13 @@ def _categories_with_articles(categories: QuerySet[Category], brand, lang: str) 
     return list(categories.filter(Q(articles__in=articles) | Q(children__articles__in=articles)).distinct())
 
 
+def help_categories(brand) -> list[Category]:
+    """Every category page of a brand's help site with something to read (for the sitemap)."""
+    return _categories_with_articles(
+        Category.objects.filter(Q(brand=brand) | Q(brand__isnull=True), workspace_id=brand.workspace_id), brand, ""
+    )
+
+
 def help_subcategories(category: Category, brand, lang: str = "") -> list[Category]:
     """The subcategories a category page of the help site lists (each leads to its articles)."""
     return _categories_with_articles(category.children.filter(Q(brand=brand) | Q(brand__isnull=True)), brand, lang)

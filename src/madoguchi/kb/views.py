@@ -365,9 +365,12 @@ def help_feed(request: HttpRequest, brand_id: int, category_id: int | None = Non
 
 
 def help_sitemap(request: HttpRequest, brand_id: int) -> HttpResponse:
+    """The brand's help site for search engines: its home, its category pages and its articles."""
     brand = _brand(brand_id)
-    urls = [(request.build_absolute_uri(reverse("kb:public_article", args=[a.pk])), a.updated_at) for a in queries.newest_published_for(brand, limit=50_000)]
-    return render(request, "kb/sitemap.xml", {"urls": urls}, content_type="application/xml")
+    articles = [(request.build_absolute_uri(reverse("kb:public_article", args=[a.pk])), a.updated_at) for a in queries.newest_published_for(brand, limit=49_000)]
+    pages = [(request.build_absolute_uri(reverse("kb:help_home", args=[brand.pk])), max((u for _loc, u in articles), default=None))]
+    pages += [(request.build_absolute_uri(reverse("kb:help_category", args=[brand.pk, c.pk])), None) for c in queries.help_categories(brand)]
+    return render(request, "kb/sitemap.xml", {"urls": pages + articles}, content_type="application/xml")
 
 
 @_help_page

@@ -95,7 +95,22 @@ def test_the_atom_feed_and_sitemap_list_published_articles(imported, client):
     entries = root.findall("{http://www.w3.org/2005/Atom}entry")
     assert len(entries) == 7
     sitemap = ElementTree.fromstring(client.get(f"/help/{imported.brand.pk}/sitemap.xml").content)
-    assert len(sitemap) == 7
+    locs = [loc.text or "" for loc in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
+    assert len([loc for loc in locs if "/help/a/" in loc]) == 7
+
+
+def test_the_sitemap_lists_the_home_and_the_category_pages_too(cast, client):
+    from xml.etree import ElementTree
+
+    orders = actions.category_from_path(cast.ws, "注文")
+    returns = actions.category_from_path(cast.ws, "注文 > 返品")
+    empty = actions.category_from_path(cast.ws, "空")
+    actions.do_create_article(cast.ws, title="返品", body="x", category=returns, status=ArticleStatus.PUBLISHED)
+    sitemap = ElementTree.fromstring(client.get(f"/help/{cast.brand.pk}/sitemap.xml").content)
+    locs = {loc.text for loc in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")}
+    base = f"http://testserver/help/{cast.brand.pk}/"
+    assert {base, f"{base}c/{orders.pk}/", f"{base}c/{returns.pk}/"} <= locs
+    assert f"{base}c/{empty.pk}/" not in locs
 
 
 def test_translations_link_to_each_other_on_the_help_site(imported, client):
