@@ -8,6 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from madoguchi.accounts.models import Brand
 from madoguchi.kb import queries
 from madoguchi.kb.actions import MAX_BODY, MAX_TITLE
 from madoguchi.kb.models import Category
@@ -39,7 +40,12 @@ class ArticleForm(forms.Form):
     def __init__(self, *args: Any, workspace_id: int, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["category"] = CategoryField(workspace_id, label=pgettext_lazy("knowledge base", "Category"), required=False, empty_label="—")
-        self.order_fields(["title", "language", "category", "body"])
+        brands = Brand.objects.filter(workspace_id=workspace_id).order_by("name")
+        if len(brands) > 1:  # with one brand every article is its own
+            self.fields["brand"] = forms.ModelChoiceField(
+                brands, label=_("Help site"), required=False, empty_label=_("Every brand's help site")
+            )
+        self.order_fields(["title", "language", "category", "brand", "body"])
         self.fields["language"].widget.attrs.update({"size": 6, "autocapitalize": "off", "spellcheck": "false"})
 
     def clean_language(self) -> str:

@@ -74,7 +74,7 @@ def article(request: HttpRequest, article_id: int) -> HttpResponse:
     """An article with its status buttons, editor and history; a refused edit keeps what was typed."""
     user: User = request.user  # type: ignore[assignment]
     a = queries.access_article(user, article_id)
-    initial = {"title": a.title, "language": a.language, "category": a.category_id, "body": a.body}
+    initial = {"title": a.title, "language": a.language, "category": a.category_id, "brand": a.brand_id, "body": a.body}
     form = forms.ArticleForm(request.POST or None, initial=initial, workspace_id=a.workspace_id)
     if request.method == "POST" and form.is_valid():
         changes = dict(form.cleaned_data)

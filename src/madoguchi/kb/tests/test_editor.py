@@ -173,3 +173,18 @@ def test_a_status_change_says_what_happened(cast, client_for):
     res = csrf_post(client_for(cast.manager), f"/kb/a/{article.pk}/status/", {"status": "archived"}, follow=True)
     assert "The article is now Archived." in res.content.decode()
     assert 'value="published"' in res.content.decode()  # and the way back is on the page
+
+
+def test_with_two_brands_an_article_is_written_for_one_help_site_or_all(cast, client_for):
+    from madoguchi.accounts.models import Brand
+
+    client = client_for(cast.manager)
+    assert 'name="brand"' not in client.get("/kb/new/").content.decode()  # one brand: nothing to choose
+    other = Brand.objects.create(workspace=cast.ws, name="Other brand")
+    assert "Other brand" in client.get("/kb/new/").content.decode()
+    csrf_post(client, "/kb/new/", {"title": "Only theirs", "body": "x", "brand": other.pk})
+    article = Article.objects.get(title="Only theirs")
+    assert article.brand == other
+    csrf_post(client, f"/kb/a/{article.pk}/", {"title": "Only theirs", "body": "x", "language": article.language, "brand": ""})
+    article.refresh_from_db()
+    assert article.brand is None
