@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from madoguchi.accounts.models import Brand, User
 from madoguchi.accounts.queries import role_required, workspace_id_of, workspace_of
 from madoguchi.kb import actions, forms, queries
-from madoguchi.kb.markdown import render_markdown, summary
+from madoguchi.kb.markdown import render_markdown, reply_text, summary
 from madoguchi.kb.models import Article, ArticleStatus
 
 # -- agents ----------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ def suggestions(request: HttpRequest, conversation_id: int) -> HttpResponse:
     results = [r for r in results if r.quality >= SUGGESTION_QUALITY or not r.checked]
     similar = queries.similar_conversations(conversation.workspace_id, q, exclude=conversation.pk) if q else []
     items = [
-        {"result": r, "url": request.build_absolute_uri(reverse("kb:public_article", args=[r.article.pk]))}
+        {"result": r, "url": request.build_absolute_uri(reverse("kb:public_article", args=[r.article.pk])), "text": reply_text(r.article.body)}
         for r in results
     ]
     earlier = [

@@ -35,6 +35,19 @@ def test_suggestions_follow_the_customers_last_message(imported, client_for):
     assert "data-insert" in html and "/help/a/" in html
 
 
+def test_inserting_an_article_puts_plain_text_in_the_reply_not_markdown(cast, client_for):
+    from madoguchi.kb.markdown import reply_text
+
+    actions.do_create_article(
+        cast.ws, title="返品の方法", status=ArticleStatus.PUBLISHED,
+        body="## 手順\n\n1. **マイページ**を開く\n2. [返品フォーム](https://example.com/r)から申し込む",
+    )
+    conv = cast.inbound("返品の方法を教えてください").message.conversation
+    html = client_for(cast.agent).get(f"/kb/suggest/{conv.pk}/").content.decode()
+    assert 'data-insert="手順\n\n1. マイページを開く\n2. 返品フォーム (https://example.com/r)から申し込む"' in html
+    assert reply_text("- a\n- b\n\nSee <https://example.com/x>.") == "- a\n- b\n\nSee https://example.com/x."
+
+
 def test_suggestions_of_another_workspace_are_404(imported, client_for):
     conv = imported.inbound("返品").message.conversation
     assert client_for(imported.agent_b).get(f"/kb/suggest/{conv.pk}/").status_code == 404
