@@ -257,11 +257,13 @@ def do_delete_article(article: Article) -> None:
 
 
 @transaction.atomic
-def do_link_translations(article: Article, other: Article) -> None:
+def do_link_translations(article: Article, other: Article, *, actor: User | None = None) -> None:
     """Mark two articles of one workspace as translations of each other (and of the other
     translations either already had: the two groups become one)."""
     if article.workspace_id != other.workspace_id or article.pk == other.pk:
         raise KbError(_("That article does not exist."))
+    if not (may_edit(article, actor) and may_edit(other, actor)):
+        raise KbError(_("Only a manager can change a published or archived article."))
     groups = [g for g in (article.translation_group, other.translation_group) if g is not None]
     group = groups[0] if groups else uuid.uuid4()
     Article.objects.filter(Q(pk__in=[article.pk, other.pk]) | Q(translation_group__in=groups), workspace_id=article.workspace_id).update(
@@ -272,8 +274,10 @@ def do_link_translations(article: Article, other: Article) -> None:
 
 
 @transaction.atomic
-def do_unlink_translation(article: Article) -> None:
+def do_unlink_translation(article: Article, *, actor: User | None = None) -> None:
     """Take an article out of its group of translations (the others stay linked together)."""
+    if not may_edit(article, actor):
+        raise KbError(_("Only a manager can change a published or archived article."))
     group = article.translation_group
     if group is None:
         return

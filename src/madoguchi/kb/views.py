@@ -107,15 +107,17 @@ def translations(request: HttpRequest, article_id: int) -> HttpResponse:
     a = queries.access_article(user, article_id)
     try:
         if request.POST.get("link"):
-            actions.do_link_translations(a, queries.access_article(user, int(request.POST["link"])))
+            actions.do_link_translations(a, queries.access_article(user, int(request.POST["link"])), actor=user)
             messages.success(request, _("Translation linked."))
         elif request.POST.get("unlink"):
             other = queries.access_article(user, int(request.POST["unlink"]))
             if other.translation_group is None or other.translation_group != a.translation_group:
                 raise Http404
-            actions.do_unlink_translation(other)
+            actions.do_unlink_translation(other, actor=user)
             messages.success(request, _("Translation unlinked."))
-    except ValueError:  # KbError included
+    except actions.KbError as exc:
+        messages.error(request, str(exc))
+    except ValueError:
         messages.error(request, _("That article does not exist."))
     return redirect("kb:article", article_id=a.pk)
 

@@ -116,10 +116,10 @@ def test_an_empty_knowledge_base_says_how_to_start(cast, client_for):
     assert "No articles yet." in page
 
 
-def test_an_agent_links_a_translation_and_the_help_site_offers_it(cast, client_for, client):
+def test_a_manager_links_a_translation_and_the_help_site_offers_it(cast, client_for, client):
     ja = actions.do_create_article(cast.ws, title="返品の方法", body="14日以内", language="ja", status=ArticleStatus.PUBLISHED)
     en = actions.do_create_article(cast.ws, title="How to return an item", body="Within 14 days", language="en", status=ArticleStatus.PUBLISHED)
-    agent = client_for(cast.agent)
+    agent = client_for(cast.manager)
     page = agent.get(f"/kb/a/{ja.pk}/").content.decode()
     assert f'<option value="{en.pk}">' in page  # offered: another language
     assert csrf_post(agent, f"/kb/a/{ja.pk}/translations/", {"link": en.pk}).status_code == 302
@@ -188,3 +188,16 @@ def test_with_two_brands_an_article_is_written_for_one_help_site_or_all(cast, cl
     csrf_post(client, f"/kb/a/{article.pk}/", {"title": "Only theirs", "body": "x", "language": article.language, "brand": ""})
     article.refresh_from_db()
     assert article.brand is None
+
+
+def test_an_agent_cannot_relink_the_translations_of_published_articles(cast, client_for):
+    ja = actions.do_create_article(cast.ws, title="返品", body="x", language="ja", status=ArticleStatus.PUBLISHED)
+    en = actions.do_create_article(cast.ws, title="Returns", body="x", language="en", status=ArticleStatus.PUBLISHED)
+    agent = client_for(cast.agent)
+    assert 'name="link"' not in agent.get(f"/kb/a/{ja.pk}/").content.decode()
+    csrf_post(agent, f"/kb/a/{ja.pk}/translations/", {"link": en.pk})
+    ja.refresh_from_db()
+    assert ja.translation_group is None
+    csrf_post(client_for(cast.manager), f"/kb/a/{ja.pk}/translations/", {"link": en.pk})
+    ja.refresh_from_db()
+    assert ja.translation_group is not None
