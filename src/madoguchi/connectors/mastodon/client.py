@@ -20,9 +20,9 @@ Documentation (docs.joinmastodon.org, November 2026):
 - Streaming: https://docs.joinmastodon.org/methods/streaming/ — server-sent events
   (`event: <name>` / `data: <payload>`, `:thump` heartbeats) at `/api/v1/streaming/user/notification`
   and `/api/v1/streaming/hashtag?tag=`; events `notification`, `update`, `status.update`
-  (payload: a JSON entity) and `delete` (payload: the bare status id). Over the WebSocket
-  `/api/v1/streaming` a frame is `{"stream": [...], "event": ..., "payload": "<JSON as a string>"}`:
-  the payload is encoded twice (`parse_ws_frame`).
+  (payload: a JSON entity) and `delete` (payload: the bare status id). We read the SSE form;
+  the WebSocket form (`/api/v1/streaming`, frames whose payload is JSON encoded twice) carries
+  the same events and is not used.
 - Rate limits: https://docs.joinmastodon.org/api/rate-limits/ — 300 requests per 5 minutes per
   account; `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (an ISO 8601 time).
 
@@ -157,21 +157,6 @@ def _decode_payload(event: str, data: str) -> Any:
         return json.loads(data) if data.strip() and data.strip() != "undefined" else None
     except ValueError:
         return None
-
-
-def parse_ws_frame(text: str) -> StreamEvent | None:
-    """A WebSocket frame: `payload` is a JSON document inside a JSON string (encoded twice)."""
-    try:
-        frame = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(frame, dict) or not frame.get("event"):
-        return None
-    payload = frame.get("payload")
-    event = str(frame["event"])
-    if isinstance(payload, str):
-        payload = _decode_payload(event, payload)
-    return StreamEvent(event, payload, tuple(str(s) for s in frame.get("stream") or ()))
 
 
 def iter_sse(lines: Iterator[str]) -> Iterator[StreamEvent]:

@@ -28,7 +28,6 @@ from madoguchi.connectors.mastodon.client import (
     RateLimit,
     iter_sse,
     parse_links,
-    parse_ws_frame,
     query_value,
 )
 from madoguchi.connectors.mastodon.fake import FakeMastodon
@@ -111,16 +110,11 @@ def test_our_own_mentions_are_not_customer_items():
     assert inbound.notification_to(Notification.model_validate(raw), raw, own_id="971724") is None
 
 
-def test_server_sent_events_and_websocket_frames_are_decoded():
+def test_server_sent_events_are_decoded():
     events = list(iter_sse(iter((FIXTURES / "stream_user.txt").read_text().split("\n"))))
     assert [e.event for e in events] == ["notification", "filters_changed", "status.update", "delete"]
     assert events[0].payload["status"]["id"] == "108914343542683797" and events[1].payload is None
     assert events[2].payload["edited_at"] and events[3].payload == "108914343542683797"
-    frames = [parse_ws_frame(f) for f in fixture("ws_frames.json")["frames"]]
-    assert frames[0].stream == ("hashtag", "acme") and frames[0].payload["tags"][0]["name"] == "acme"
-    assert frames[1].event == "notification" and frames[1].payload["type"] == "mention"  # decoded twice
-    assert frames[2].payload == "108914343542683797"
-    assert parse_ws_frame("not json") is None
 
 
 def test_link_headers_and_rate_limit_headers_are_read():
