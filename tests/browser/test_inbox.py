@@ -137,6 +137,30 @@ def test_reading_earlier_messages_is_not_interrupted_by_new_ones(open_page, serv
     page.wait_for_function("(() => { const t = document.querySelector('#thread'); return t.scrollHeight - t.scrollTop - t.clientHeight < 60; })()")
 
 
+def _set_hidden(page: Page, hidden: bool) -> None:
+    """What the browser does when the agent switches to another tab and back."""
+    page.evaluate(
+        "h => { Object.defineProperty(document, 'hidden', {configurable: true, get: () => h});"
+        " document.dispatchEvent(new Event('visibilitychange')); }",
+        hidden,
+    )
+
+
+def test_a_hidden_tab_lets_go_of_its_stream_and_catches_up_when_shown(open_page, server: Server):
+    page = open_page("inbox/?view=todo")
+    wait_live(page)
+    page.evaluate("document.body.dataset.liveIdle = '0'")  # no grace period in the test
+    _set_hidden(page, True)
+    expect(page.locator("#live-dot.on")).to_have_count(0)  # the connection is given back
+    name = unique("Noah Kim")
+    server.customer_writes("Written while the tab was in the background.", name=name)
+    page.wait_for_timeout(1000)
+    expect(item(page, name)).to_have_count(0)
+    _set_hidden(page, False)
+    wait_live(page)
+    expect(item(page, name)).to_be_visible()  # replayed from the last event the tab saw
+
+
 def test_j_k_move_through_the_list_enter_opens_and_question_mark_shows_help(open_page, server: Server):
     names = [unique("Liam Johnson"), unique("Mia Garcia"), unique("田中 健一")]
     for n in names:

@@ -229,21 +229,16 @@
     });
 
     // New posts arrive over the workspace's live events; the list does not jump: a pill offers them.
-    if (!window.EventSource) return;
+    if (!window.EventSource || !window.madoguchiLive) return;
     const pill = $("#new-posts");
     let fresh = 0;
-    const after = root.dataset.liveAfter;
-    const es = new EventSource(after ? `/inbox/events/?after=${encodeURIComponent(after)}` : "/inbox/events/");
-    const dot = $("#live-dot");
-    es.onopen = () => dot && dot.classList.add("on");
-    es.onerror = () => dot && dot.classList.remove("on");
-    es.addEventListener("listening.captured", (e) => {
+    window.madoguchiLive(root.dataset.liveAfter, [["listening.captured", (e) => {
       const data = JSON.parse(e.data);
       fresh += Number(data.count || 0);
       if (!fresh || !pill) return;
       $(".n", pill).textContent = (fresh === 1 ? pill.dataset.one : pill.dataset.many).replace("{n}", String(fresh));
       pill.hidden = false;
-    });
+    }]]);
     if (pill) pill.addEventListener("click", () => location.reload());
   }
 

@@ -111,32 +111,58 @@
   }
   setInterval(showCollision, 3000);
 
+  // The workspace's live stream, for the inbox and the listening stream (window.madoguchiLive).
+  // Browsers give a site at most 6 connections over HTTP/1.1 and each open tab's stream holds one:
+  // with a few inbox tabs open, the next tab would not even load. So a tab that stays hidden for
+  // a moment (body data-live-idle, ms) closes its stream, and opens it again when shown, from the
+  // last event it saw: what happened meanwhile is replayed and the page catches up.
+  function live(after, handlers) {
+    const dot = $("#live-dot");
+    let es = null, last = after || "", idle = null;
+    function open() {
+      es = new EventSource(last ? `/inbox/events/?after=${encodeURIComponent(last)}` : "/inbox/events/");
+      es.onopen = () => dot && dot.classList.add("on");
+      es.onerror = () => dot && dot.classList.remove("on");
+      for (const [kind, fn] of handlers) {
+        es.addEventListener(kind, (e) => { if (e.lastEventId) last = e.lastEventId; fn(e); });
+      }
+    }
+    function close() {
+      if (es) es.close();
+      es = null;
+      if (dot) dot.classList.remove("on");
+    }
+    document.addEventListener("visibilitychange", () => {
+      clearTimeout(idle);
+      if (document.hidden) idle = setTimeout(close, Number(document.body.dataset.liveIdle || 15000));
+      else if (!es) open();
+    });
+    open();
+  }
+  window.madoguchiLive = live;
+
   function connect() {
     if (!window.EventSource || !document.body.classList.contains("inbox")) return;
-    const after = ($("#list-pane") || {}).dataset?.liveAfter;
-    const es = new EventSource(after ? `/inbox/events/?after=${encodeURIComponent(after)}` : "/inbox/events/");
-    const dot = $("#live-dot");
-    es.onopen = () => dot && dot.classList.add("on");
-    es.onerror = () => dot && dot.classList.remove("on");
     const current = () => ($("#conversation") || {}).dataset?.id;
     const onConv = (e) => {
       const d = JSON.parse(e.data);
       refreshList();
       if (String(d.conversation) === current() && !(e.type === "conversation.updated" && d.seen_by)) refreshConversation();
     };
-    es.addEventListener("message.created", onConv);
-    es.addEventListener("conversation.updated", onConv);
-    es.addEventListener("message.delivery", (e) => {
+    let visitorTypingTimer = null;
+    live(($("#list-pane") || {}).dataset?.liveAfter, [
+    ["message.created", onConv],
+    ["conversation.updated", onConv],
+    ["message.delivery", (e) => {
       const d = JSON.parse(e.data);
       if (String(d.conversation) === current()) refreshConversation();
-    });
+    }],
     // The customer's side (chat widget): read marks refresh the thread, typing shows for a moment.
-    es.addEventListener("message.updated", (e) => {
+    ["message.updated", (e) => {
       const d = JSON.parse(e.data);
       if (String(d.conversation) === current() && d.event === "read") refreshConversation();
-    });
-    let visitorTypingTimer = null;
-    es.addEventListener("visitor.typing", (e) => {
+    }],
+    ["visitor.typing", (e) => {
       const d = JSON.parse(e.data);
       const box = $("#visitor-typing");
       if (!box || String(d.conversation) !== current()) return;
@@ -144,17 +170,18 @@
       box.hidden = false;
       clearTimeout(visitorTypingTimer);
       visitorTypingTimer = setTimeout(() => { box.hidden = true; }, 6000);
-    });
-    es.addEventListener("message.created", (e) => {
+    }],
+    ["message.created", (e) => {
       const box = $("#visitor-typing");
       if (box && String(JSON.parse(e.data).conversation) === current()) box.hidden = true;
-    });
-    es.addEventListener("presence", (e) => {
+    }],
+    ["presence", (e) => {
       const d = JSON.parse(e.data);
       if (String(d.conversation) !== current() || String(d.user) === me) return;
       presence.set(d.user, { name: d.name, state: d.state, at: Date.now() });
       showCollision();
-    });
+    }],
+    ]);
   }
 
   // --- presence pings -----------------------------------------------------------------------
