@@ -21,7 +21,7 @@ from typing import cast
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -203,7 +203,7 @@ def do_update_article(article: Article, *, author: User | None, **changes: objec
         article.tags = sorted({str(t).strip() for t in cast("Iterable[object]", changes["tags"]) if str(t).strip()})
     article.updated_at = timezone.now()
     if text_changed:
-        article.version += 1
+        article.version = _next_version_number(article)
         ArticleVersion.objects.create(article=article, number=article.version, title=title, body=body, author=author)
     article.save()
     if article.status == ArticleStatus.PUBLISHED:
@@ -235,6 +235,25 @@ def do_set_status(article: Article, status: str, *, actor: User) -> Article:
     if status == ArticleStatus.PUBLISHED:
         do_propose_social_posts(article)
     return article
+
+
+def _next_version_number(article: Article) -> int:
+    """Versions are numbered in the order they were written, proposals included."""
+    last = article.versions.aggregate(n=Max("number"))["n"] or 0
+    return max(last, article.version) + 1
+
+
+@transaction.atomic
+def do_propose_change(article: Article, *, author: User, title: str, body: str) -> ArticleVersion:
+    """An agent's change to a published article, kept as a proposed version until a manager
+    applies it; readers keep seeing the article as it is."""
+    title, body = _check_text(title, body)
+    if (title, body) == (article.title, article.body):
+        raise KbError(_("Nothing was changed."))
+    Article.objects.select_for_update().filter(pk=article.pk).first()  # two proposals never share a number
+    return ArticleVersion.objects.create(
+        article=article, number=_next_version_number(article), title=title, body=body, author=author, proposed=True
+    )
 
 
 @transaction.atomic

@@ -37,8 +37,11 @@ class ArticleForm(forms.Form):
     )
     body = forms.CharField(label=_("Body (Markdown)"), widget=forms.Textarea(attrs={"rows": 12}), max_length=MAX_BODY, required=False)
 
-    def __init__(self, *args: Any, workspace_id: int, **kwargs: Any):
+    def __init__(self, *args: Any, workspace_id: int, text_only: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        if text_only:  # a proposed change: the text only
+            del self.fields["language"]
+            return
         self.fields["category"] = CategoryField(workspace_id, label=pgettext_lazy("knowledge base", "Category"), required=False, empty_label="—")
         brands = Brand.objects.filter(workspace_id=workspace_id).order_by("name")
         if len(brands) > 1:  # with one brand every article is its own

@@ -84,6 +84,9 @@ class ArticleVersion(models.Model):
     body = models.TextField(blank=True)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # An agent's change to a published article: kept here, not shown to readers, until a manager
+    # applies it (as a newer version); open while no newer version exists.
+    proposed = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-number"]

@@ -32,6 +32,7 @@ from madoguchi.kb.models import (
     ArticleDay,
     ArticleStatus,
     ArticleVector,
+    ArticleVersion,
     ArticleVote,
     Category,
     ConversationDoc,
@@ -522,6 +523,33 @@ def translations_of(article: Article) -> list[Article]:
     if article.translation_group is None:
         return []
     return list(_published(article.workspace_id).filter(translation_group=article.translation_group).exclude(pk=article.pk))
+
+
+@dataclass
+class VersionRow:
+    version: ArticleVersion
+    previous: int | None  # the version it changed (for "changes"), proposals skipped
+    open_proposal: bool  # proposed and not yet followed by a newer version
+
+
+def version_rows(article: Article, *, limit: int = 50) -> list[VersionRow]:
+    """An article's history, newest first, each version with the one it changed."""
+    versions = list(article.versions.select_related("author")[:limit])
+    rows = []
+    for i, v in enumerate(versions):
+        # A proposal changes the text current when it was written; an edit, the last applied one.
+        previous = next((o.number for o in versions[i + 1 :] if not o.proposed), None)
+        rows.append(VersionRow(v, previous, v.proposed and v.number > article.version))
+    return rows
+
+
+def open_proposals(workspace_id: int, *, limit: int = 50) -> list[ArticleVersion]:
+    """Agents' changes to published articles that no manager has applied or overtaken yet."""
+    return list(
+        ArticleVersion.objects.filter(article__workspace_id=workspace_id, proposed=True, number__gt=F("article__version"))
+        .select_related("article", "author")
+        .order_by("created_at")[:limit]
+    )
 
 
 def linked_translations(article: Article) -> list[Article]:

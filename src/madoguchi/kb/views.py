@@ -49,6 +49,7 @@ def index(request: HttpRequest) -> HttpResponse:
         {
             "articles": rows, "page": page, "q": q, "status": status, "statuses": ArticleStatus.choices, "embed_done": done, "embed_total": total,
             "to_fix": queries.read_a_lot_help_little(workspace_id_of(user)) if user.has_role("manager") else [],
+            "proposals": queries.open_proposals(workspace_id_of(user)) if user.has_role("manager") else [],
         },
     )
 
@@ -75,25 +76,27 @@ def article(request: HttpRequest, article_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     a = queries.access_article(user, article_id)
     initial = {"title": a.title, "language": a.language, "category": a.category_id, "brand": a.brand_id, "body": a.body}
-    form = forms.ArticleForm(request.POST or None, initial=initial, workspace_id=a.workspace_id)
+    may_edit = actions.may_edit(a, user)
+    # Without the right to edit, an agent proposes a new text (title and body) for a manager to apply.
+    form = forms.ArticleForm(request.POST or None, initial=initial, workspace_id=a.workspace_id, text_only=not may_edit)
     if request.method == "POST" and form.is_valid():
-        changes = dict(form.cleaned_data)
         try:
-            actions.do_update_article(a, author=user, **changes)
+            if may_edit:
+                actions.do_update_article(a, author=user, **form.cleaned_data)
+                messages.success(request, _("Article saved."))
+            else:
+                proposal = actions.do_propose_change(a, author=user, title=form.cleaned_data["title"], body=form.cleaned_data["body"])
+                messages.success(request, _("Your change is saved as proposal v%(n)s. Readers see it once a manager applies it.") % {"n": proposal.number})
         except actions.KbError as exc:
-            if not actions.may_edit(a, user):  # no editor on the page to show it in
-                messages.error(request, str(exc))
-                return redirect("kb:article", article_id=a.pk)
             form.add_error(None, str(exc))
         else:
-            messages.success(request, _("Article saved."))
             return redirect("kb:article", article_id=a.pk)
     return render(
         request,
         "kb/article.html",
         {
-            "article": a, "form": form, "html": render_markdown(a.body), "versions": list(a.versions.select_related("author")[:50]),
-            "moves": actions.allowed_statuses(a, user), "may_edit": actions.may_edit(a, user),
+            "article": a, "form": form, "html": render_markdown(a.body), "versions": queries.version_rows(a),
+            "moves": actions.allowed_statuses(a, user), "may_edit": may_edit,
             "translations": queries.linked_translations(a), "translation_candidates": queries.translation_candidates(a),
         },
     )

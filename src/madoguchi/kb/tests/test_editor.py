@@ -156,16 +156,38 @@ def test_an_agent_cannot_change_a_published_article_behind_the_managers_back(cas
     actions.do_update_article(article, author=cast.manager, body="Within 30 days.")
     agent = client_for(cast.agent)
     page = agent.get(f"/kb/a/{article.pk}/").content.decode()
-    assert 'name="body"' not in page and 'name="version"' not in page  # no editor, no restore
-    refused = csrf_post(agent, f"/kb/a/{article.pk}/", {"title": "Returns", "body": "Within 365 days!", "language": "en"}, follow=True)
-    assert "Only a manager can change a published or archived article." in refused.content.decode()
+    assert 'name="version"' not in page and 'name="language"' not in page  # no restore; a proposal is the text only
     csrf_post(agent, f"/kb/a/{article.pk}/restore/", {"version": 1})
+    with pytest.raises(actions.KbError):
+        actions.do_update_article(article, author=cast.agent, body="Within 365 days!")
     article.refresh_from_db()
     assert (article.body, article.version) == ("Within 30 days.", 2)
     # A manager still edits it, and an agent edits drafts and proposals.
     assert csrf_post(client_for(cast.manager), f"/kb/a/{article.pk}/", {"title": "Returns", "body": "Within 31 days.", "language": "en"}).status_code == 302
     draft = actions.do_create_article(cast.ws, title="Draft", body="x", language="en")
     assert csrf_post(agent, f"/kb/a/{draft.pk}/", {"title": "Draft", "body": "y", "language": "en"}).status_code == 302
+
+
+def test_an_agent_proposes_a_change_to_a_published_article_and_a_manager_applies_it(cast, client_for, client):
+    article = actions.do_create_article(cast.ws, title="Returns", body="Within 14 days.", language="en", status=ArticleStatus.PUBLISHED)
+    agent, manager = client_for(cast.agent), client_for(cast.manager)
+    res = csrf_post(agent, f"/kb/a/{article.pk}/", {"title": "Returns", "body": "Within 30 days."}, follow=True)
+    assert "proposal v2" in res.content.decode()
+    article.refresh_from_db()
+    assert (article.body, article.version) == ("Within 14 days.", 1)  # readers still see the published text
+    assert "Within 14 days." in client.get(f"/help/a/{article.pk}/", HTTP_USER_AGENT="Mozilla/5.0").content.decode()
+
+    index = manager.get("/kb/").content.decode()
+    assert f'href="/kb/a/{article.pk}/diff/?from=1&amp;to=2"' in index  # waiting for a manager
+    diff = manager.get(f"/kb/a/{article.pk}/diff/", {"from": 1, "to": 2}).content.decode()
+    assert "<mark>30</mark>" in diff and "Apply v2" in diff
+    csrf_post(manager, f"/kb/a/{article.pk}/restore/", {"version": 2})
+    article.refresh_from_db()
+    assert (article.body, article.version) == ("Within 30 days.", 3)
+    assert f"/kb/a/{article.pk}/diff/" not in manager.get("/kb/").content.decode()  # no longer waiting
+    # A manager's own edit afterwards is numbered after the proposal, never on top of it.
+    actions.do_update_article(article, author=cast.manager, body="Within 31 days.")
+    assert sorted(article.versions.values_list("number", flat=True)) == [1, 2, 3, 4]
 
 
 def test_a_status_change_says_what_happened(cast, client_for):
