@@ -67,6 +67,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory, snippet: str) -> Iterator[str
     root: Path = tmp_path_factory.mktemp("shop")
     (root / "index.html").write_text(PAGE.format(lang="en", snippet=snippet), encoding="utf-8")
     (root / "ja.html").write_text(PAGE.format(lang="ja", snippet=snippet), encoding="utf-8")
+    quick = snippet.replace(" async>", ' data-live-idle="0" async>')  # lets go of its stream at once when hidden
+    (root / "idle.html").write_text(PAGE.format(lang="en", snippet=quick), encoding="utf-8")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -183,6 +185,37 @@ def test_a_scripted_visitor_gets_the_agents_reply_over_the_event_stream(server: 
                 break
     finally:
         visitor.close()
+
+
+def test_a_hidden_shop_tab_lets_go_of_the_stream_and_shows_the_reply_when_back(chromium: Browser, server: Server, shop: str):
+    name = f"Web Visitor {next(_n)}"
+    context = chromium.new_context()
+    try:
+        visitor = context.new_page()
+        visitor.set_default_timeout(SLOW)
+        visitor.goto(shop + "idle.html")
+        widget(visitor).locator(".launcher").click()
+        panel = widget(visitor).locator(".panel")
+        panel.locator("input[name=name]").fill(name)
+        panel.get_by_role("button", name="Start chatting").click()
+        panel.locator("textarea").fill("Can I pick up my order in the shop?")
+        panel.locator("textarea").press("Enter")
+        expect(panel.locator(".msg.me .mark")).to_have_text("Sent")
+        expect(widget(visitor).locator(".panel.live")).to_have_count(1)
+
+        set_hidden = "h => { Object.defineProperty(document, 'hidden', {configurable: true, get: () => h}); document.dispatchEvent(new Event('visibilitychange')); }"
+        visitor.evaluate(set_hidden, True)
+        expect(widget(visitor).locator(".panel.live")).to_have_count(0)  # the connection is given back
+        with sqlite3.connect(server.data_dir / "madoguchi.sqlite3") as db:
+            (conv_id,) = db.execute(
+                "SELECT conversation_id FROM inbox_message WHERE text = ? ORDER BY id DESC", ["Can I pick up my order in the shop?"]
+            ).fetchone()
+        server.call("reply", conversation=conv_id, email="agent1@demo.example", text="Yes, any day from 10:00.")
+        visitor.evaluate(set_hidden, False)
+        expect(widget(visitor).locator(".panel.live")).to_have_count(1)
+        expect(panel.locator(".msg.team").last).to_contain_text("Yes, any day from 10:00.")  # replayed
+    finally:
+        context.close()
 
 
 def test_the_try_it_page_on_the_helpdesk_itself_works(open_page, server: Server):

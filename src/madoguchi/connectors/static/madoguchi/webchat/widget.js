@@ -443,6 +443,16 @@
   close.addEventListener("click", shut);
   panel.addEventListener("keydown", function (e) { if (e.key === "Escape") shut(); });
   document.addEventListener("visibilitychange", markRead);
+  // A browser gives our host 6 connections, and each open tab's stream holds one: a tab hidden
+  // for a while (15 s, or the script tag's data-live-idle in ms) lets its stream go, and
+  // reconnects from the last event it saw when shown again.
+  var idle = null;
+  var idleMs = Number(script.dataset.liveIdle || 15000);
+  document.addEventListener("visibilitychange", function () {
+    clearTimeout(idle);
+    if (document.hidden) idle = setTimeout(function () { if (streamAbort) streamAbort.abort(); }, idleMs);
+    else if (!streamAbort && state.token) connect();
+  });
 
   function start() {
     call("GET", "config/").then(function (data) {
