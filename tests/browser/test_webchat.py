@@ -139,14 +139,20 @@ def test_visitor_and_agent_chat_live_both_ways(chromium: Browser, server: Server
         visitor_context.close()
 
 
+def _open_panel(context, url: str, *, tap: bool = False):
+    """A shop page in `context` with the chat panel opened: (page, panel)."""
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    page.goto(url)
+    launcher = widget(page).locator(".launcher")
+    launcher.tap() if tap else launcher.click()
+    return page, widget(page).locator(".panel")
+
+
 def test_japanese_page_on_a_phone_gets_a_full_screen_japanese_widget(chromium: Browser, shop: str):
     context = chromium.new_context(viewport=PHONE, has_touch=True, locale="ja-JP")
     try:
-        page = context.new_page()
-        page.set_default_timeout(SLOW)
-        page.goto(shop + "ja.html")
-        widget(page).locator(".launcher").tap()
-        panel = widget(page).locator(".panel")
+        page, panel = _open_panel(context, shop + "ja.html", tap=True)
         expect(panel).to_be_visible()
         box = panel.bounding_box()
         assert box is not None and box["width"] == PHONE["width"] and box["height"] == PHONE["height"]
@@ -191,11 +197,7 @@ def test_a_hidden_shop_tab_lets_go_of_the_stream_and_shows_the_reply_when_back(c
     name = f"Web Visitor {next(_n)}"
     context = chromium.new_context()
     try:
-        visitor = context.new_page()
-        visitor.set_default_timeout(SLOW)
-        visitor.goto(shop + "idle.html")
-        widget(visitor).locator(".launcher").click()
-        panel = widget(visitor).locator(".panel")
+        visitor, panel = _open_panel(context, shop + "idle.html")
         panel.locator("input[name=name]").fill(name)
         panel.get_by_role("button", name="Start chatting").click()
         panel.locator("textarea").fill("Can I pick up my order in the shop?")
