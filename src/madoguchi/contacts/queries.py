@@ -29,6 +29,42 @@ def contacts_for(user: User, q: str = "") -> QuerySet[Contact]:
     return qs.order_by("-created_at", "-id")
 
 
+def possible_duplicates(contact: Contact, limit: int = 8) -> list[dict[str, Any]]:
+    """Other contacts of the workspace that may be the same person, newest first, each with why:
+    the same name, email or handle. Someone who writes on a second channel arrives as a second
+    contact (platforms share no identifiers); the agent decides and merges (and can undo)."""
+    name = contact.name.strip()
+    handles = {h for h in contact.identities.values_list("handle", flat=True) if h}
+    match = Q()
+    if len(name) >= 2:
+        match |= Q(name__iexact=name)
+    if contact.email:
+        match |= Q(email__iexact=contact.email)
+    if handles:
+        match |= Q(identities__handle__in=handles)
+    if not match:
+        return []
+    rows = list(
+        Contact.objects.filter(match, workspace_id=contact.workspace_id, merged_into__isnull=True)
+        .exclude(pk=contact.pk)
+        .distinct()
+        .prefetch_related("identities")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    out = []
+    for other in rows:
+        identities = list(other.identities.all())
+        why = []
+        if len(name) >= 2 and other.name.strip().casefold() == name.casefold():
+            why.append("name")
+        if contact.email and other.email.casefold() == contact.email.casefold():
+            why.append("email")
+        if handles & {i.handle for i in identities}:
+            why.append("handle")
+        out.append({"contact": other, "why": why, "kinds": sorted({i.kind for i in identities})})
+    return out
+
+
 def contact_timeline(contact: Contact, limit: int = 100) -> list[dict]:
     """Every conversation and captured public post of the contact, newest first."""
     from madoguchi.inbox.models import Conversation

@@ -26,7 +26,13 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
     return render(
         request,
         "contacts/detail.html",
-        {"contact": contact, "identities": contact.identities.all(), "timeline": queries.contact_timeline(contact), "merges": merges},
+        {
+            "contact": contact,
+            "identities": contact.identities.all(),
+            "timeline": queries.contact_timeline(contact),
+            "merges": merges,
+            "duplicates": [] if contact.merged_into_id else queries.possible_duplicates(contact),
+        },
     )
 
 
