@@ -13,6 +13,7 @@ import io
 import json
 import re
 import threading
+import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
@@ -38,6 +39,8 @@ from madoguchi.kb.models import (
     BrandKbSettings,
     Category,
     ConversationDoc,
+    ImportJob,
+    ImportState,
     KbCursor,
     KbState,
     SearchLog,
@@ -499,6 +502,58 @@ def _import_rows(
         except KbError as exc:
             result.errors.append((line, str(exc)))
     return result
+
+
+# An import job keeps this many bad rows to show (the count is exact).
+MAX_IMPORT_ERRORS = 500
+
+
+def do_queue_import(workspace: Workspace, data: bytes, filename: str, *, actor: User | None, status: str) -> ImportJob:
+    """Store an upload and queue its import (kb.tasks.run_import); its page follows the progress."""
+    from madoguchi.kb.tasks import run_import
+
+    job = ImportJob.objects.create(workspace=workspace, actor=actor, filename=filename[-255:], data=data, publish_as=status)
+    transaction.on_commit(lambda: run_import.enqueue(job.pk))
+    return job
+
+
+def do_run_import(job_id: int) -> ImportJob | None:
+    """Import a queued job's file, saving progress as it goes (twice a second at most); None if
+    another worker has it already. A row that fails is reported, never fatal; a file that cannot
+    be read at all fails the job with the reason."""
+    if not ImportJob.objects.filter(pk=job_id, state=ImportState.QUEUED).update(state=ImportState.RUNNING):
+        return None
+    job = ImportJob.objects.select_related("workspace", "actor").get(pk=job_id)
+    try:
+        rows = list(parse_rows(bytes(job.data), job.filename))
+        ImportJob.objects.filter(pk=job.pk).update(total=len(rows))
+        saved = time.monotonic()
+
+        def progress(n: int) -> None:
+            nonlocal saved
+            if time.monotonic() - saved >= 0.5:
+                ImportJob.objects.filter(pk=job.pk).update(done_rows=n - 1)
+                saved = time.monotonic()
+
+        result = do_import(job.workspace, rows, actor=job.actor, status=job.publish_as, progress=progress)
+    except Exception as exc:  # a bug or the database: say so on the job rather than leave it "importing"
+        ImportJob.objects.filter(pk=job.pk).update(
+            state=ImportState.FAILED, message=f"{type(exc).__name__}: {exc}"[:500], finished_at=timezone.now()
+        )
+        raise
+    ImportJob.objects.filter(pk=job.pk).update(
+        state=ImportState.DONE,
+        done_rows=len(rows),
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        errors=[list(e) for e in result.errors[:MAX_IMPORT_ERRORS]],
+        error_count=len(result.errors),
+        data=b"",
+        finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job
 
 
 def export_rows(workspace: Workspace) -> Iterable[dict]:

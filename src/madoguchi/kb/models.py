@@ -231,3 +231,44 @@ class SocialPost(models.Model):
 
 class KbCursor(Cursor):
     """A named position in an append-only log (the live-event id the conversation indexer read to)."""
+
+
+class ImportState(models.TextChoices):
+    QUEUED = "queued", _("Waiting for a worker")
+    RUNNING = "running", _("Importing")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class ImportJob(models.Model):
+    """An uploaded file of articles imported in the background, with its progress and summary."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    filename = models.CharField(max_length=255, blank=True)
+    # The upload itself (at most kb.views.MAX_IMPORT_BYTES), in the database so that a worker on
+    # another machine reads it; emptied once imported.
+    data = models.BinaryField(default=b"")
+    publish_as = models.CharField(max_length=16, choices=ArticleStatus.choices, default=ArticleStatus.PUBLISHED)
+    state = models.CharField(max_length=8, choices=ImportState.choices, default=ImportState.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done_rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list)  # [[line, message], …], the first MAX_IMPORT_ERRORS
+    error_count = models.PositiveIntegerField(default=0)
+    message = models.CharField(max_length=500, blank=True)  # why an import failed as a whole
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "-created_at"])]
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (ImportState.DONE, ImportState.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.finished else int(100 * self.done_rows / self.total) if self.total else 0

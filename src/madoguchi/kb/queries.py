@@ -36,6 +36,7 @@ from madoguchi.kb.models import (
     ArticleVote,
     Category,
     ConversationDoc,
+    ImportJob,
     KbState,
     SearchLog,
 )
@@ -59,6 +60,18 @@ def access_article(user: User, article_id: int) -> Article:
     if article is None:
         raise Http404
     return article
+
+
+def access_import(user: User, job_id: int) -> ImportJob:
+    """An import job of the user's workspace (without its file), else 404."""
+    job = ImportJob.objects.defer("data").filter(pk=job_id, workspace_id=workspace_id_of(user)).first()
+    if job is None:
+        raise Http404
+    return job
+
+
+def recent_imports(workspace_id: int, limit: int = 5) -> list[ImportJob]:
+    return list(ImportJob.objects.defer("data", "errors").filter(workspace_id=workspace_id).order_by("-created_at", "-id")[:limit])
 
 
 def articles_for(user: User, status: str = "", q: str = "") -> QuerySet[Article]:

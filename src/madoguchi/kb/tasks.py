@@ -123,3 +123,12 @@ def warm_in_background() -> None:
         warm_indexes()
     finally:
         connection.close()
+
+
+@task(queue_name=lanes.BULK)
+def run_import(job_id: int) -> dict[str, object]:
+    """Import an uploaded file of articles (kb.actions.do_queue_import)."""
+    job = actions.do_run_import(job_id)
+    if job is None:
+        return {"skipped": "not queued (already imported, or taken by another worker)"}
+    return {"state": job.state, "created": job.created, "updated": job.updated, "errors": job.error_count}

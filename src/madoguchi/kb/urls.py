@@ -7,6 +7,7 @@ urlpatterns = [
     path("kb/", views.index, name="index"),
     path("kb/new/", views.new_article, name="new"),
     path("kb/import/", views.import_file, name="import"),
+    path("kb/import/<int:job_id>/", views.import_job, name="import_job"),
     path("kb/a/<int:article_id>/", views.article, name="article"),
     path("kb/a/<int:article_id>/status/", views.set_status, name="status"),
     path("kb/a/<int:article_id>/translations/", views.translations, name="translations"),

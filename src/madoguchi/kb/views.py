@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -130,9 +130,9 @@ MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 @role_required("manager")
 def import_file(request: HttpRequest) -> HttpResponse:
-    """Upload a JSON Lines or CSV file of articles; shows the summary and each bad row."""
+    """Upload a JSON Lines or CSV file of articles; the import runs in the background (its page
+    shows the progress, then the summary and each bad row)."""
     user: User = request.user  # type: ignore[assignment]
-    result = None
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
@@ -142,10 +142,20 @@ def import_file(request: HttpRequest) -> HttpResponse:
         else:
             status = request.POST.get("status", ArticleStatus.PUBLISHED)
             status = status if status in (ArticleStatus.DRAFT, ArticleStatus.PUBLISHED) else ArticleStatus.DRAFT
-            result = actions.do_import(
-                workspace_of(user), actions.parse_rows(upload.read(), upload.name or ""), actor=user, status=status
-            )
-    return render(request, "kb/import.html", {"result": result})
+            job = actions.do_queue_import(workspace_of(user), upload.read(), upload.name or "", actor=user, status=status)
+            return redirect("kb:import_job", job_id=job.pk)
+    return render(request, "kb/import.html", {"jobs": queries.recent_imports(workspace_id_of(user))})
+
+
+@role_required("manager")
+def import_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    """One import: its progress while it runs (the page refreshes itself; ?format=json for
+    scripts), then what it did."""
+    job = queries.access_import(request.user, job_id)  # type: ignore[arg-type]
+    if request.GET.get("format") == "json":
+        fields = ("state", "total", "done_rows", "created", "updated", "unchanged", "error_count", "message")
+        return JsonResponse({"id": job.pk, **{f: getattr(job, f) for f in fields}, "errors": job.errors})
+    return render(request, "kb/import_job.html", {"job": job})
 
 
 @require_POST

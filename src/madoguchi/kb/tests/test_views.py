@@ -155,18 +155,66 @@ def test_managers_see_articles_read_a_lot_that_help_little(imported, client_for)
     assert "Read a lot, helps little" not in client_for(imported.agent).get("/kb/").content.decode()
 
 
-def test_a_manager_uploads_a_file_and_sees_the_bad_rows(cast, client_for):
+def _upload(client, name: str, data: bytes, status: str = "published"):
     from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.get("/kb/import/")
+    token = client.cookies["csrftoken"].value
+    return client.post("/kb/import/", {"file": SimpleUploadedFile(name, data), "status": status}, HTTP_X_CSRFTOKEN=token)
+
+
+def test_a_manager_uploads_a_file_follows_the_import_and_sees_the_bad_rows(cast, client_for, django_capture_on_commit_callbacks):
+    from django_tasks_db.models import DBTaskResult
+
+    from madoguchi.kb.models import ImportJob
+    from madoguchi.kb.tasks import run_import
 
     data = FIXTURE.read_bytes() + b'{"title": "no id"}\n'
     client = client_for(cast.manager)
-    client.get("/kb/import/")
-    token = client.cookies["csrftoken"].value
-    res = client.post("/kb/import/", {"file": SimpleUploadedFile("faq.jsonl", data), "status": "published"}, HTTP_X_CSRFTOKEN=token)
-    html = res.content.decode()
-    assert "7 created" in html and "external_id is missing" in html
+    with django_capture_on_commit_callbacks(execute=True):
+        res = _upload(client, "faq.jsonl", data)
+    job = ImportJob.objects.get(workspace=cast.ws)
+    assert res.status_code == 302 and res["Location"] == f"/kb/import/{job.pk}/"
+    assert DBTaskResult.objects.filter(task_path__endswith="kb.tasks.run_import", args_kwargs__args=[job.pk]).exists()
+    page = client.get(res["Location"]).content.decode()
+    assert "Waiting for a worker" in page and 'http-equiv="refresh"' in page  # the page follows it
+    assert Article.objects.filter(workspace=cast.ws).count() == 0
+
+    assert run_import.call(job.pk)["state"] == "done"
+    assert run_import.call(job.pk) == {"skipped": "not queued (already imported, or taken by another worker)"}
+    page = client.get(res["Location"]).content.decode()
+    assert "7 created" in page and "external_id is missing" in page and 'http-equiv="refresh"' not in page
+    assert client.get(res["Location"], {"format": "json"}).json()["done_rows"] == 8
     assert Article.objects.filter(workspace=cast.ws, status=ArticleStatus.PUBLISHED).count() == 7
+    assert "faq.jsonl" in client.get("/kb/import/").content.decode()  # listed under recent imports
+    assert ImportJob.objects.get(pk=job.pk).data == b""  # the upload is not kept
+
+
+def test_imports_are_for_the_workspaces_managers_only(cast, client_for):
+    from madoguchi.kb.models import ImportJob
+
+    _upload(client_for(cast.manager), "faq.jsonl", FIXTURE.read_bytes())
+    job = ImportJob.objects.get(workspace=cast.ws)
     assert client_for(cast.agent).get("/kb/import/").status_code == 403
+    assert client_for(cast.agent).get(f"/kb/import/{job.pk}/").status_code == 403
+    assert client_for(cast.agent_b).get(f"/kb/import/{job.pk}/").status_code in (403, 404)
+
+
+def test_an_import_that_breaks_says_why_and_keeps_nothing_running(cast, client_for, monkeypatch):
+    from madoguchi.kb import actions
+    from madoguchi.kb.models import ImportJob
+
+    _upload(client_for(cast.manager), "faq.jsonl", FIXTURE.read_bytes())
+    job = ImportJob.objects.get(workspace=cast.ws)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(actions, "do_import", broken)
+    with pytest.raises(RuntimeError):
+        actions.do_run_import(job.pk)
+    page = client_for(cast.manager).get(f"/kb/import/{job.pk}/").content.decode()
+    assert "The import stopped:" in page and "database went away" in page and 'http-equiv="refresh"' not in page
 
 
 def test_related_articles_use_the_articles_own_vector(imported, client):

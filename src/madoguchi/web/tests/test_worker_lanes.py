@@ -15,7 +15,7 @@ from madoguchi.connectors.x.tasks import run_stream
 from madoguchi.inbox import actions
 from madoguchi.inbox.models import Delivery
 from madoguchi.inbox.tasks import deliver_outbox
-from madoguchi.kb.tasks import embed_articles, embed_conversations
+from madoguchi.kb.tasks import embed_articles, embed_conversations, run_import
 from madoguchi.lib import lanes
 from madoguchi.listening.tasks import refine_urgency
 from madoguchi.web.management.commands.worker import _lane_worker
@@ -23,7 +23,7 @@ from madoguchi.webhooks.tasks import deliver_webhook
 
 
 def test_each_kind_of_work_has_its_lane():
-    assert {t.queue_name for t in (embed_articles, embed_conversations, refine_urgency)} == {lanes.BULK}
+    assert {t.queue_name for t in (embed_articles, embed_conversations, refine_urgency, run_import)} == {lanes.BULK}
     assert {t.queue_name for t in (run_stream, stream_account, listen_jetstream)} == {lanes.STREAM}
     assert {t.queue_name for t in (deliver_outbox, deliver_webhook, process_delivery)} == {lanes.DEFAULT}
 
