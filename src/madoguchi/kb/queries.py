@@ -95,9 +95,11 @@ def find_articles(user: User, q: str, *, status: str = "", limit: int = 50) -> l
     if status not in ("", ArticleStatus.PUBLISHED):
         return found
     seen = {a.pk for a in found}
+    # Counted for the managers' "searches with no good result" only when no article, draft or
+    # not, has the words: an agent looking up the draft they are writing is not a gap.
     # Near misses are left out as in the suggestions panel; without a vector there is no bar.
     ranked = [
-        r.article for r in search(workspace_id_of(user), q, limit=limit, log="agent")
+        r.article for r in search(workspace_id_of(user), q, limit=limit, log="" if found else "agent")
         if (r.quality >= AGENT_SEARCH_QUALITY or not r.checked) and r.article.pk not in seen
     ]
     return (found + ranked)[:limit]

@@ -407,3 +407,11 @@ def test_a_best_result_that_does_not_stand_out_from_the_corpus_is_no_good_result
     queries.search(cast.ws.pk, "返品の期限を教えて", log="help")
     assert SearchLog.objects.get(query="ギフト包装はできますか").no_good == 1
     assert SearchLog.objects.get(query="返品の期限を教えて").no_good == 0
+
+
+def test_an_agent_looking_up_a_draft_is_not_a_search_without_answer(cast, client_for):
+    actions.do_create_article(cast.ws, title="ギフト包装の料金", body="下書き中")  # a draft, not published
+    client = client_for(cast.agent)
+    client.get("/kb/", {"q": "ギフト包装"})  # the draft has the words: no gap to report
+    client.get("/kb/", {"q": "ポイントの有効期限"})  # nothing at all: a gap
+    assert list(SearchLog.objects.values_list("query", "source")) == [("ポイントの有効期限", "agent")]
