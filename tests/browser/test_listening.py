@@ -93,6 +93,8 @@ def test_a_dismissal_by_mistake_is_undone_with_u(open_page):
     expect(page.locator(f"tr.post[data-id='{ids[1]}']")).to_have_count(1, timeout=SLOW)
     expect(page.locator(f"tr.post[data-id='{ids[2]}']")).to_have_count(1)
     expect(page.locator(".flash")).to_contain_text("2 posts are back on the stream")
+    page.locator(".flash div").first.click()  # a notice closes when tapped
+    expect(page.locator(".flash div")).to_have_count(0)
 
 
 def test_new_posts_arrive_live_as_a_pill_and_the_list_stays_put(open_page, server: Server, tmp_path):

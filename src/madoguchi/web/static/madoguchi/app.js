@@ -367,6 +367,9 @@
     scrollThread();
     connect();
     startPresence();
-    setTimeout(() => $$(".flash div").forEach((d) => d.remove()), 6000);
+    // Notices go after 6 s, errors stay until read; a tap or click on either closes it (on a
+    // phone the notice covers the page's title).
+    setTimeout(() => $$(".flash div:not(.flash-error)").forEach((d) => d.remove()), 6000);
+    document.addEventListener("click", (e) => { const note = e.target.closest && e.target.closest(".flash div"); if (note) note.remove(); });
   });
 })();
