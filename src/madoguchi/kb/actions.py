@@ -521,7 +521,9 @@ def do_run_import(job_id: int) -> ImportJob | None:
     """Import a queued job's file, saving progress as it goes (twice a second at most); None if
     another worker has it already. A row that fails is reported, never fatal; a file that cannot
     be read at all fails the job with the reason."""
-    if not ImportJob.objects.filter(pk=job_id, state=ImportState.QUEUED).update(state=ImportState.RUNNING):
+    if not ImportJob.objects.filter(pk=job_id, state=ImportState.QUEUED).update(
+        state=ImportState.RUNNING, heartbeat_at=timezone.now()
+    ):
         return None
     job = ImportJob.objects.select_related("workspace", "actor").get(pk=job_id)
     try:
@@ -532,7 +534,7 @@ def do_run_import(job_id: int) -> ImportJob | None:
         def progress(n: int) -> None:
             nonlocal saved
             if time.monotonic() - saved >= 0.5:
-                ImportJob.objects.filter(pk=job.pk).update(done_rows=n - 1)
+                ImportJob.objects.filter(pk=job.pk).update(done_rows=n - 1, heartbeat_at=timezone.now())
                 saved = time.monotonic()
 
         result = do_import(job.workspace, rows, actor=job.actor, status=job.publish_as, progress=progress)
@@ -554,6 +556,23 @@ def do_run_import(job_id: int) -> ImportJob | None:
     )
     job.refresh_from_db()
     return job
+
+
+# A running import saves its progress every half second; one silent this long lost its worker
+# (a restart cut it off) and is queued again. Rows are matched on external_id, so running a file
+# again only adds what is missing.
+IMPORT_STALL = dt.timedelta(minutes=2)
+
+
+def do_requeue_stalled_imports() -> list[int]:
+    """Imports whose worker went away go back in the queue; their ids."""
+    stalled = list(
+        ImportJob.objects.filter(state=ImportState.RUNNING, heartbeat_at__lt=timezone.now() - IMPORT_STALL).values_list(
+            "pk", flat=True
+        )
+    )
+    ImportJob.objects.filter(pk__in=stalled, state=ImportState.RUNNING).update(state=ImportState.QUEUED, done_rows=0)
+    return stalled
 
 
 def export_rows(workspace: Workspace) -> Iterable[dict]:

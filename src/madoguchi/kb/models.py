@@ -260,6 +260,8 @@ class ImportJob(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     message = models.CharField(max_length=500, blank=True)  # why an import failed as a whole
     created_at = models.DateTimeField(default=timezone.now)
+    # Set as progress is saved: a running job that stops moving lost its worker (kb.tasks).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -81,14 +81,19 @@ def embed_conversations(limit: int = 2000) -> dict[str, int]:
 
 @task()
 def run_periodic() -> dict[str, int]:
-    """Clock work: newly resolved conversations become searchable (text now, vectors queued)."""
+    """Clock work: newly resolved conversations become searchable (text now, vectors queued), and
+    imports that lost their worker are queued again."""
     written = actions.do_index_resolved_conversations()
     if written:
         try:
             embed_conversations.enqueue()
         except Exception:
             logger.exception("kb: could not queue conversation embedding")
-    return {"conversations": written}
+    requeued = actions.do_requeue_stalled_imports()
+    for job_id in requeued:
+        logger.warning("kb: import %s lost its worker; queued again", job_id)
+        run_import.enqueue(job_id)
+    return {"conversations": written, "imports_requeued": len(requeued)}
 
 
 def warm_indexes(max_workspaces: int = 50) -> None:

@@ -200,6 +200,28 @@ def test_imports_are_for_the_workspaces_managers_only(cast, client_for):
     assert client_for(cast.agent_b).get(f"/kb/import/{job.pk}/").status_code in (403, 404)
 
 
+def test_an_import_cut_off_by_a_restart_is_queued_again_by_the_clock(cast, client_for):
+    import datetime as dt
+
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from madoguchi.kb import tasks
+    from madoguchi.kb.models import ImportJob
+
+    _upload(client_for(cast.manager), "faq.jsonl", FIXTURE.read_bytes())
+    _upload(client_for(cast.manager), "other.jsonl", FIXTURE.read_bytes())
+    cut, busy = ImportJob.objects.filter(workspace=cast.ws).order_by("pk")
+    now = timezone.now()
+    ImportJob.objects.filter(pk=cut.pk).update(state="running", done_rows=3, heartbeat_at=now - dt.timedelta(minutes=5))
+    ImportJob.objects.filter(pk=busy.pk).update(state="running", heartbeat_at=now)  # still moving
+    assert tasks.run_periodic.call()["imports_requeued"] == 1
+    assert ImportJob.objects.get(pk=busy.pk).state == "running"
+    assert DBTaskResult.objects.filter(task_path__endswith="kb.tasks.run_import", args_kwargs__args=[cut.pk]).exists()
+    assert tasks.run_import.call(cut.pk)["state"] == "done"
+    assert ImportJob.objects.get(pk=cut.pk).created == 7
+
+
 def test_an_import_that_breaks_says_why_and_keeps_nothing_running(cast, client_for, monkeypatch):
     from madoguchi.kb import actions
     from madoguchi.kb.models import ImportJob
