@@ -567,6 +567,14 @@ def open_proposals(workspace_id: int, *, limit: int = 50) -> list[ArticleVersion
     )
 
 
+def access_translation(user: User, article: Article, other_id: int) -> Article:
+    """An article linked to `article` as its translation, in the user's workspace, else 404."""
+    other = access_article(user, other_id)
+    if other.translation_group is None or other.translation_group != article.translation_group:
+        raise Http404
+    return other
+
+
 def linked_translations(article: Article) -> list[Article]:
     """The article's translations in any status, for the editor (the help site shows published ones)."""
     if article.translation_group is None:

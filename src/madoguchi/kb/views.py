@@ -113,10 +113,7 @@ def translations(request: HttpRequest, article_id: int) -> HttpResponse:
             actions.do_link_translations(a, queries.access_article(user, int(request.POST["link"])), actor=user)
             messages.success(request, _("Translation linked."))
         elif request.POST.get("unlink"):
-            other = queries.access_article(user, int(request.POST["unlink"]))
-            if other.translation_group is None or other.translation_group != a.translation_group:
-                raise Http404
-            actions.do_unlink_translation(other, actor=user)
+            actions.do_unlink_translation(queries.access_translation(user, a, int(request.POST["unlink"])), actor=user)
             messages.success(request, _("Translation unlinked."))
     except actions.KbError as exc:
         messages.error(request, str(exc))
